@@ -1,0 +1,41 @@
+# Two commands for a new user:  `make lab` (install, then JupyterLab) and `make test` (install, then all tests).
+# Both are idempotent: the venv is (re)built only when requirements.txt or pyproject.toml change.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KERNEL := torchscript-course
+# nbval runs every notebook and compares its stored outputs (strict: no --nbval-lax).
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+# Tests are hermetic: they never reach for the hub, so stored notebook outputs reproduce anywhere.
+TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+.PHONY: install lab test notebooks bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -e .
+	$(PY) -m pip check
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (TorchScript course)" >/dev/null
+	touch $(STAMP)
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS)
+
+test: install
+	$(TEST_ENV) $(PY) -m pytest tests notebooks $(NBVAL) $(PYTEST_ARGS)
+
+# Re-execute every notebook top to bottom and store its outputs (run before committing a notebook).
+notebooks: install
+	$(TEST_ENV) $(PY) tools/run_notebooks.py $(or $(NB),notebooks/[0-9]*.ipynb)
+
+bench: install
+	@ls benchmarks/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
+	for script in benchmarks/*.py; do $(TEST_ENV) $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache notebooks/build
