@@ -99,20 +99,25 @@ def update_readme(timings: dict) -> None:
     README.write_text(f"{head}{TABLE_START}\n" + "\n".join(rows) + f"\n{TABLE_END}{tail}")
 
 
-def main(paths: list[str]) -> None:
+def record(name: str, seconds: float) -> dict:
+    """Add one notebook's run time to notebooks/timings.json (re-read first: others may have written)."""
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    timings[name] = {
+        "seconds": round(seconds, 1),
+        "machine": machine_label(),
+        "date": dt.date.today().isoformat(),
+        "command": "make notebooks",
+    }
+    TIMINGS.write_text(json.dumps(dict(sorted(timings.items())), indent=2) + "\n")
+    return timings
+
+
+def main(paths: list[str]) -> None:
     for name in paths:
         path = Path(name).resolve()
         seconds = execute(path)
-        timings[path.name] = {
-            "seconds": round(seconds, 1),
-            "machine": machine_label(),
-            "date": dt.date.today().isoformat(),
-            "command": "make notebooks",
-        }
         print(f"{path.name}: {seconds:.1f} s")
-        TIMINGS.write_text(json.dumps(dict(sorted(timings.items())), indent=2) + "\n")
-    update_readme(timings)
+        update_readme(record(path.name, seconds))
 
 
 if __name__ == "__main__":
