@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import platform
 import re
 import sys
 import time
@@ -22,27 +20,13 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from helpers import bench
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = ROOT / "notebooks" / "timings.json"
 README = ROOT / "README.md"
 KERNELSPEC = {"name": "torchscript-course", "display_name": "Python (TorchScript course)", "language": "python"}
 TABLE_START, TABLE_END = "<!-- notebook-table:start -->", "<!-- notebook-table:end -->"
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, or the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def machine_label() -> str:
-    """'2 cores, AMD EPYC, Linux x86_64' — printed beside every measured time."""
-    return f"{os.cpu_count()} cores, {cpu_name()}, {platform.system()} {platform.machine()}"
 
 
 def check_errors(path: Path, nb: nbformat.NotebookNode) -> None:
@@ -104,7 +88,7 @@ def record(name: str, seconds: float) -> dict:
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     timings[name] = {
         "seconds": round(seconds, 1),
-        "machine": machine_label(),
+        "machine": bench.machine(),
         "date": dt.date.today().isoformat(),
         "command": "make notebooks",
     }
