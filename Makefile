@@ -11,7 +11,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # Tests are hermetic: they never reach for the hub, so stored notebook outputs reproduce anywhere.
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install lab test notebooks bench clean
+.PHONY: install lab test notebooks bench cpp clean
 
 install: $(STAMP)
 
@@ -37,5 +37,10 @@ bench: install
 	@ls benchmarks/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
 	for script in benchmarks/*.py; do $(TEST_ENV) $(PY) $$script || exit 1; done
 
+# Build cpp/run_model (notebook 08) with this machine's compiler and CMake, against the LibTorch inside the
+# venv's torch wheel (no separate download). Safe to repeat: only changed sources are recompiled.
+cpp: install
+	$(PY) -m helpers.cpp
+
 clean:
-	rm -rf $(VENV) .pytest_cache notebooks/build
+	rm -rf $(VENV) .pytest_cache notebooks/build cpp/build

@@ -1,0 +1,203 @@
+"""Run exported models from C++: the files both sides read, building `cpp/`, and calling the program.
+
+Introduced in notebook 08. The C++ program `cpp/run_model.cpp` links the LibTorch that ships inside the
+installed torch wheel (no separate download). `build()` compiles it once into `cpp/build/` (`make cpp`
+does the same); `write_tensors`/`read_tensors` speak its plain-text tensor format; `run()` calls it and
+returns its outputs and the timings of its own warm-up-then-repeat loop.
+
+The tensor-text format (also described in cpp/tensor_text.hpp):
+
+    # tensor-text v1
+    input_ids int64 2 8              <- name, dtype (int64 or float32), shape
+    101 7592 1010 2088 102 0 0 0     <- one line per row of the last dimension
+    ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import math
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.utils
+
+from helpers import bench
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_DIR = ROOT / "cpp"
+BUILD_DIR = SOURCE_DIR / "build"
+FORMAT_LINE = "# tensor-text v1"
+DTYPES = {torch.int64: "int64", torch.float32: "float32"}
+
+
+class BuildError(RuntimeError):
+    """The C++ program could not be built: no compiler or CMake, or the build failed (the log's tail says why)."""
+
+
+class CppError(RuntimeError):
+    """The C++ program refused its inputs or failed: the message is its own `error:` text."""
+
+
+@dataclass
+class CppRun:
+    """What one call of the C++ program gave back."""
+
+    outputs: list[torch.Tensor]  # output_0, output_1, ... as the model returned them
+    timing: bench.Timing  # its timed loop, summarized like helpers.bench.measure
+    log: str  # what it printed
+
+
+def write_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], *, overwrite: bool = False) -> Path:
+    """Write named int64/float32 tensors as tensor-text; refuse to replace a file unless `overwrite=True`."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists: choose another name, or pass overwrite=True to replace it")
+    lines = [FORMAT_LINE]
+    for name, tensor in tensors.items():
+        if tensor.dtype not in DTYPES:
+            raise TypeError(f"{name} is {tensor.dtype}; tensor-text holds int64 or float32: convert it with .long() or .float()")
+        lines.append(" ".join([name, DTYPES[tensor.dtype], *map(str, tensor.shape)]))
+        rows = tensor.reshape(-1, tensor.shape[-1] if tensor.dim() else 1).tolist()  # [rows, last dim]
+        fmt = "{:.9g}" if tensor.is_floating_point() else "{}"  # 9 digits round-trip any float32
+        lines += [" ".join(fmt.format(v) for v in row) for row in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a tensor-text file into {name: tensor}; a clear ValueError if it is malformed."""
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    if not lines or lines[0].split() != FORMAT_LINE.split():
+        raise ValueError(f"{path}: the first line is not '{FORMAT_LINE}': not a tensor-text file")
+    rows = [line.split() for line in lines[1:] if line.strip() and not line.lstrip().startswith("#")]
+    tensors = {}
+    while rows:
+        name, dtype, *dims = rows.pop(0)  # a header: name, dtype, shape
+        shape = [int(d) for d in dims]
+        width = shape[-1] if shape else 1
+        count = math.prod(shape) // width
+        block, rows = rows[:count], rows[count:]  # [count rows of width values]
+        if len(block) < count or any(len(row) != width for row in block):
+            raise ValueError(f"{path}: {name} should be {count} rows of {width} values (shape {shape})")
+        parse, kind = (float, torch.float32) if dtype == "float32" else (int, torch.int64)
+        tensors[name] = torch.tensor([parse(v) for row in block for v in row], dtype=kind).reshape(shape)
+    return tensors
+
+
+def missing_tools() -> str | None:
+    """Why the C++ program cannot be built here (no CMake, no C++ compiler), or None if it can."""
+    if shutil.which("cmake") is None:
+        return "cmake is not installed: install it (apt install cmake, brew install cmake or pip install cmake)"
+    compilers = [os.environ.get("CXX", ""), "c++", "g++", "clang++"]
+    if not any(shutil.which(c) for c in compilers if c):
+        return "no C++ compiler found (looked for $CXX, c++, g++, clang++): install one, e.g. apt install g++"
+    return None
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold a file lock in `folder`, so a test run and a notebook never build into it at the same time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".build.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _cmake(*args: str | Path) -> None:
+    done = subprocess.run(["cmake", *map(str, args)], capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise BuildError(f"cmake {' '.join(map(str, args[:2]))} failed:\n{tail}")
+
+
+def build(build_dir: str | os.PathLike = BUILD_DIR) -> Path:
+    """Configure (once) and build cpp/ against this venv's LibTorch; return the run_model binary.
+
+    Safe to repeat: CMake rebuilds only what changed, so a built tree costs well under a second.
+    """
+    reason = missing_tools()
+    if reason:
+        raise BuildError(reason)
+    build_dir = Path(build_dir)
+    with _locked(build_dir):
+        cache = build_dir / "CMakeCache.txt"
+        if cache.exists() and torch.utils.cmake_prefix_path not in cache.read_text():
+            cache.unlink()  # configured against another torch (a moved or rebuilt venv): start over
+        if not cache.exists():
+            prefix = f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"
+            _cmake("-S", SOURCE_DIR, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release", prefix)
+        _cmake("--build", build_dir, "--parallel", str(os.cpu_count() or 1))
+    return build_dir / "run_model"
+
+
+def export_aoti(
+    model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], path: str | os.PathLike, *, overwrite: bool = False
+) -> Path:
+    """torch.export `model` at the shapes of `example_inputs`, compile it with AOTInductor, package it as .pt2.
+
+    The package holds a shared library built for this CPU and exactly these input shapes; C++ loads it
+    with AOTIModelPackageLoader, Python with torch._inductor.aoti_load_package. ~10-20 s on 2 cores.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists: choose another name, or pass overwrite=True to replace it")
+    with warnings.catch_warnings():
+        # torch 2.13 warns from inside its own packaging code (a deprecated isinstance check), not about ours.
+        warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+        program = torch.export.export(model.eval(), tuple(example_inputs))
+        return Path(torch._inductor.aoti_compile_and_package(program, package_path=str(path)))
+
+
+def _run_seconds(log: str) -> list[float]:
+    """The per-call seconds from the program's `run_seconds:` line."""
+    for line in log.splitlines():
+        if line.startswith("run_seconds:"):
+            return [float(s) for s in line.split()[1:]]
+    raise CppError(f"run_model printed no run_seconds line:\n{log}")
+
+
+def run(
+    model_path: str | os.PathLike,
+    inputs_path: str | os.PathLike,
+    outputs_path: str | os.PathLike,
+    *,
+    warmup: int = 0,
+    repeat: int = 1,
+    threads: int | None = None,
+    overwrite: bool = False,
+    binary: str | os.PathLike = BUILD_DIR / "run_model",
+) -> CppRun:
+    """Run the C++ program on a .pt or .pt2 model and a tensor-text inputs file; read back its outputs.
+
+    It calls the model `warmup` times untimed, then `repeat` times timed, with `threads` intra-op threads
+    (default: the same as this Python process, so timings compare fairly).
+    """
+    if not Path(binary).exists():
+        raise FileNotFoundError(f"{binary} is not built yet: run `make cpp` or helpers.cpp.build()")
+    threads = threads or torch.get_num_threads()
+    command = [str(binary), str(model_path), str(inputs_path), str(outputs_path),
+               "--warmup", str(warmup), "--repeat", str(repeat), "--threads", str(threads)]
+    done = subprocess.run(command + ["--overwrite"] * overwrite, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CppError(done.stderr.strip() or f"run_model exited with code {done.returncode} and no message")
+    timing = bench.summarize(_run_seconds(done.stdout))
+    timing.threads = threads
+    return CppRun(list(read_tensors(outputs_path).values()), timing, done.stdout + done.stderr)
+
+
+if __name__ == "__main__":  # `make cpp`
+    try:
+        print(f"built {build().relative_to(ROOT)}")
+    except BuildError as err:
+        sys.exit(f"make cpp: {err}")
