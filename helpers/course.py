@@ -18,7 +18,7 @@ def setup(seed: int = 0) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     print(
-        f"python {platform.python_version()} | torch {torch.__version__} | "
+        f"python {'.'.join(platform.python_version_tuple()[:2])} | torch {torch.__version__} | "
         f"transformers {transformers.__version__} | seed {seed}"
     )
 

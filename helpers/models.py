@@ -80,6 +80,15 @@ def _locate(name_or_path: str | Path) -> tuple[str | Path, bool, str]:
     )
 
 
+def _tokenizer(source: str | Path, offline: bool) -> PreTrainedTokenizerBase:
+    try:
+        return AutoTokenizer.from_pretrained(source, local_files_only=offline)
+    except (OSError, TypeError, ValueError) as err:
+        raise OSError(
+            f"no usable tokenizer at {source}: save one beside the model with tokenizer.save_pretrained(folder)"
+        ) from err
+
+
 def load_model(
     name_or_path: str | Path = "bert-base-uncased",
     task: str = "base",
@@ -102,7 +111,7 @@ def load_model(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # any freshly initialised head comes out the same on every load
             model = TASKS[task].from_pretrained(source, torchscript=torchscript, local_files_only=offline)
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
+        tokenizer = _tokenizer(source, offline)
     finally:
         transformers.logging.set_verbosity(level)
     model.eval()
@@ -147,3 +156,46 @@ def tied_parameters(model: torch.nn.Module) -> list[tuple[str, str]]:
             else:
                 seen.setdefault(key, name)
     return sorted(set(pairs))
+
+
+def parameter_bytes(model: torch.nn.Module) -> int:
+    """Bytes the parameters occupy, counting a shared (tied) storage once."""
+    storages = {p.untyped_storage().data_ptr(): p.untyped_storage().nbytes() for p in model.parameters()}
+    return sum(storages.values())
+
+
+def embedding_gap(model: PreTrainedModel) -> float:
+    """Largest |input embedding - output projection| weight difference: 0.0 while they stay equal."""
+    inp, out = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    return (inp.detach() - out.detach()).abs().max().item()
+
+
+def train_steps(model: PreTrainedModel, inputs: dict, steps: int = 3, lr: float = 1e-3) -> list[float]:
+    """A few AdamW steps on the masked-LM loss (labels = input ids); the embedding gap after each step.
+
+    Leaves the model in eval mode. Used in notebook 01 to show untied copies drifting apart.
+    """
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    labels = inputs["input_ids"]
+    gaps = []
+    model.train()
+    for _ in range(steps):
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels)
+        loss = outputs[0] if isinstance(outputs, tuple) else outputs.loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        gaps.append(embedding_gap(model))
+    model.eval()
+    return gaps
+
+
+def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Sentence embeddings as sentence-transformers makes them: the mean over real (unmasked) tokens.
+
+    [batch, seq, hidden] and [batch, seq] -> [batch, hidden], L2-normalised.
+    """
+    mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)  # [batch, seq, 1]
+    summed = (last_hidden_state * mask).sum(dim=1)
+    pooled = summed / mask.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1)

@@ -187,7 +187,8 @@ def versions() -> dict[str, str]:
     """Versions that decide whether a saved file loads and matches: python, torch, transformers."""
     import transformers
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__}
+    python = ".".join(platform.python_version_tuple()[:2])
+    return {"python": python, "torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def save(
@@ -207,8 +208,8 @@ def save(
     existing = [p.name for p in (path, manifest_file) if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(
-            f"{', '.join(existing)} already exists in {path.parent}: choose another name, or pass overwrite=True "
-            "to replace it"
+            f"{' and '.join(existing)} already {'exists' if len(existing) == 1 else 'exist'} in {path.parent}: "
+            "choose another name, or pass overwrite=True to replace"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_model = path.with_name(f".{path.name}.{os.getpid()}.tmp")

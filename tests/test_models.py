@@ -76,3 +76,21 @@ def test_tied_pairs_in_tiny_mlms(family, pair):
 def test_base_model_has_nothing_tied(minilm):
     model, _ = minilm
     assert models.tied_parameters(model) == []
+
+
+def test_folder_without_tokenizer_names_the_fix(tmp_path):
+    models.tiny_model("bert").save_pretrained(tmp_path)
+    with pytest.raises(OSError, match="tokenizer.save_pretrained"):
+        models.load_model(tmp_path, task="masked-lm", torchscript=False)
+
+
+def test_mean_pool_matches_sentence_transformers(minilm):
+    from sentence_transformers import SentenceTransformer
+
+    model, tokenizer = minilm
+    sentences = ["A man is eating food.", "Someone is having a meal.", "The sky is blue today."]
+    inputs = tokenizer(sentences, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        ours = models.mean_pool(model(inputs["input_ids"], inputs["attention_mask"])[0], inputs["attention_mask"])
+    reference = SentenceTransformer(str(models.shipped_model_path()), device="cpu").encode(sentences, convert_to_tensor=True)
+    assert torch.allclose(ours, reference, atol=1e-5)

@@ -1,12 +1,10 @@
 import json
-import subprocess
-import sys
 import warnings
 
 import pytest
 import torch
 
-from helpers import quiet, tracing
+from helpers import quiet, serve, tracing
 
 
 def test_trace_equals_eager_at_other_shapes(minilm, traced_minilm, example):
@@ -101,19 +99,28 @@ def test_load_refuses_missing_truncated_tampered_and_unmanifested(tmp_path, trac
         tracing.load(path)
 
 
-def test_loaded_file_matches_in_a_process_without_transformers(tmp_path, traced_minilm, minilm, example):
+def test_loaded_file_matches_in_a_process_without_transformers(tmp_path, traced_minilm, minilm, example, capsys):
     model, _ = minilm
     tracing.save(traced_minilm, tmp_path / "m.pt", example)
-    torch.save(example, tmp_path / "inputs.pt")
-    script = (
-        "import sys, torch\n"
-        f"module = torch.jit.load({str(tmp_path / 'm.pt')!r}).eval()\n"
-        f"inputs = torch.load({str(tmp_path / 'inputs.pt')!r})\n"
-        "with torch.no_grad(): out = module(*inputs)\n"
-        f"torch.save(out[0], {str(tmp_path / 'out.pt')!r})\n"
-        "assert 'transformers' not in sys.modules\n"
-    )
-    subprocess.run([sys.executable, "-c", script], check=True)
+    outputs = serve.run_in_fresh_process(tmp_path / "m.pt", example)
+    assert "transformers imported: False" in capsys.readouterr().out
     with torch.no_grad():
-        expected = model(*example)[0]
-    assert torch.equal(torch.load(tmp_path / "out.pt"), expected)
+        assert tracing.max_abs_diff(outputs, model(*example)) == 0.0
+
+
+def test_fresh_process_failure_is_reported(tmp_path, example):
+    (tmp_path / "bad.pt").write_bytes(b"not a model")
+    with pytest.raises(RuntimeError, match="the fresh process failed"):
+        serve.run_in_fresh_process(tmp_path / "bad.pt", example)
+
+
+def test_show_once_prints_each_distinct_warning_once(capsys):
+    with quiet.show_once() as seen:
+        for _ in range(3):
+            warnings.warn("`torch.jit.trace` is deprecated.", DeprecationWarning)
+        warnings.warn("a tracer note", torch.jit.TracerWarning)
+    assert capsys.readouterr().out.splitlines() == [
+        "DeprecationWarning: `torch.jit.trace` is deprecated.",
+        "TracerWarning: a tracer note",
+    ]
+    assert len(seen) == 2

@@ -58,25 +58,26 @@ def execute(path: Path) -> float:
     return seconds
 
 
-def opening(path: Path) -> tuple[str, str]:
-    """(title, reading time) from a notebook's first markdown cell: '# 03 · Title' and '**Time:** ~15 min'."""
-    nb = nbformat.read(path, as_version=4)
-    text = nb.cells[0].source
+def opening(path: Path) -> tuple[str, str, str]:
+    """(title, reading time, hardware) from a notebook's first cell: '# 03 · Title', '**Time:** ~15 min · **Hardware:** CPU'."""
+    text = nbformat.read(path, as_version=4).cells[0].source
     title = re.search(r"^#\s+(.+)$", text, re.M)
-    minutes = re.search(r"\*\*Time:?\*\*:?\s*([^|\n,;]+)", text)
-    return (title.group(1).strip() if title else path.stem), (minutes.group(1).strip() if minutes else "?")
+    minutes = re.search(r"\*\*Time:\*\*\s*([^·|\n]+)", text)
+    hardware = re.search(r"\*\*Hardware:\*\*\s*([^·|\n]+)", text)
+    found = [m.group(1).strip() if m else "?" for m in (title, minutes, hardware)]
+    return found[0] if title else path.stem, found[1], found[2]
 
 
 def update_readme(timings: dict) -> None:
     """Rewrite the README's notebook table from the notebooks and their recorded timings."""
     if not README.exists() or TABLE_START not in README.read_text():
         return
-    rows = ["| Notebook | Reading time | Runs in (measured) |", "|---|---|---|"]
+    rows = ["| Notebook | Reading time | Hardware | Runs in (measured) |", "|---|---|---|---|"]
     for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        title, minutes = opening(path)
+        title, minutes, hardware = opening(path)
         run = timings.get(path.name)
         measured = f"{run['seconds']:.0f} s ({run['machine']}, {run['date']})" if run else "not yet run"
-        rows.append(f"| [{title}](notebooks/{path.name}) | {minutes} | {measured} |")
+        rows.append(f"| [{title}](notebooks/{path.name}) | {minutes} | {hardware} | {measured} |")
     text = README.read_text()
     head, rest = text.split(TABLE_START, 1)
     _, tail = rest.split(TABLE_END, 1)
