@@ -1,0 +1,229 @@
+"""Traced greedy generation equals model.generate, token for token, across families; save/load; clear errors."""
+
+import json
+import warnings
+from collections import Counter
+
+import pytest
+import torch
+
+from helpers import decoders, generation, generators
+from helpers.greedy import GreedyRules
+
+SEQ2SEQ = ("marian", "bart", "t5")
+CAUSAL = ("gpt2", "llama", "gpt_neo")
+VOCAB = 300
+MAX_LENGTH = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and the machine is shared: no thread contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def random_batches(count: int, seed: int, vocab: int = VOCAB, max_new: int = 14):
+    """(ids, mask, max_new_tokens): batch 1-4, 2-12 tokens, rows after the first padded left or right."""
+    g = torch.Generator().manual_seed(seed)
+    for i in range(count):
+        batch, length = int(torch.randint(1, 5, (1,), generator=g)), int(torch.randint(2, 13, (1,), generator=g))
+        ids = torch.randint(3, vocab - 1, (batch, length), generator=g)
+        mask = torch.ones_like(ids)
+        for row in range(1, batch):
+            cut = int(torch.randint(0, length - 1, (1,), generator=g))
+            span = slice(0, cut) if i % 2 == 0 else slice(length - cut, length)  # left, then right padding
+            mask[row, span], ids[row, span] = 0, 5
+        yield ids, mask, int(torch.randint(1, max_new + 1, (1,), generator=g))
+
+
+def reference(model, ids, mask, max_new_tokens):
+    with torch.no_grad():
+        return model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                              num_beams=1, do_sample=False)
+
+
+def cases(family: str):
+    """The random batches a family is tested on."""
+    return random_batches(6, seed=(SEQ2SEQ + CAUSAL).index(family))
+
+
+def reachable_eos(model, family: str) -> int:
+    """A token that, as EOS, would end some rows of the test batches before others (and never first)."""
+    config, score = model.generation_config, Counter()
+    special = {config.eos_token_id, config.pad_token_id, config.forced_bos_token_id}
+    for ids, mask, new in cases(family):
+        out = reference(model, ids, mask, new)[:, 1 if family in SEQ2SEQ else ids.shape[1]:].tolist()
+        for token in {t for row in out for t in row} - special:
+            ends = [row.index(token) if token in row else len(row) for row in out]
+            score[token] += 1 <= min(ends) < max(ends)
+    return score.most_common(1)[0][0]
+
+
+def build(family: str):
+    """A tiny model whose EOS it really produces (so stopping and pad filling are exercised)."""
+    if family in SEQ2SEQ:
+        model = generators.tiny_seq2seq(family, VOCAB)
+    else:
+        model = generators.tiny_causal_lm(family, VOCAB)
+    config = model.generation_config
+    eos = reachable_eos(model, family)
+    config.eos_token_id = eos
+    if config.forced_eos_token_id is not None:
+        config.forced_eos_token_id = eos
+    if family == "gpt2":
+        config.pad_token_id = None  # GPT-2 has none: generate pads finished rows with EOS
+    return model
+
+
+@pytest.fixture(scope="module", params=SEQ2SEQ + CAUSAL)
+def family_pair(request):
+    model = build(request.param)
+    cls = generation.TracedSeq2Seq if request.param in SEQ2SEQ else generation.TracedCausalLM
+    return request.param, model, cls.from_model(model, max_length=MAX_LENGTH)
+
+
+def test_equal_to_generate_token_for_token(family_pair):
+    family, model, traced = family_pair
+    stopped_early = 0
+    for ids, mask, new in cases(family):
+        expected = reference(model, ids, mask, new)
+        got = traced.generate(ids, mask, new)
+        assert got.shape == expected.shape and torch.equal(got, expected), (family, ids.tolist(), new)
+        generated = expected[:, 1 if family in SEQ2SEQ else ids.shape[1]:]
+        stopped_early += int(torch.isin(generated[:, :-1], torch.tensor(traced.rules.eos)).any())  # then padded
+    assert stopped_early, f"{family}: no case had one row finish before another; the pad filling went untested"
+
+
+def test_save_load_generate_equal(family_pair, tmp_path):
+    family, model, traced = family_pair
+    traced.save(tmp_path / "gen")
+    loaded = type(traced).load(tmp_path / "gen")
+    for ids, mask, new in random_batches(2, seed=7):
+        assert torch.equal(loaded.generate(ids, mask, new), traced.generate(ids, mask, new))
+    settings = json.loads((tmp_path / "gen" / "generation.json").read_text())
+    assert settings["kind"] == traced.KIND and settings["max_length"] == MAX_LENGTH
+
+
+def test_save_refuses_to_overwrite_and_load_checks_kind(family_pair, tmp_path):
+    family, model, traced = family_pair
+    traced.save(tmp_path / "gen")
+    before = (tmp_path / "gen" / "generation.json").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds .*nothing was overwritten"):
+        traced.save(tmp_path / "gen")
+    assert (tmp_path / "gen" / "generation.json").read_bytes() == before
+    other = generation.TracedCausalLM if family in SEQ2SEQ else generation.TracedSeq2Seq
+    with pytest.raises(ValueError, match=f"holds a '{traced.KIND}' generator"):
+        other.load(tmp_path / "gen")
+    with pytest.raises(FileNotFoundError, match="save a generator there"):
+        type(traced).load(tmp_path / "empty")
+
+
+@pytest.fixture(scope="module")
+def marian():
+    model = generators.tiny_seq2seq("marian", VOCAB)
+    return model, generation.TracedSeq2Seq.from_model(model, max_length=16, max_source_length=8)
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    model = generators.tiny_causal_lm("gpt2", VOCAB)
+    return model, generation.TracedCausalLM.from_model(model, max_length=16)
+
+
+def test_lengths_past_the_traced_maximum_are_clear_errors(marian, gpt2):
+    ids, mask = torch.ones(2, 9, dtype=torch.long), torch.ones(2, 9, dtype=torch.long)
+    with pytest.raises(ValueError, match="input has 9 tokens; the encoder was traced at max_source_length=8"):
+        marian[1].generate(ids, mask, 4)
+    mask[:, 8:] = 0  # trailing padding past the traced length is dropped, not refused
+    assert torch.equal(marian[1].generate(ids, mask, 4), reference(marian[0], ids, mask, 4))
+    with pytest.raises(ValueError, match="needs 17 decoder positions; .* max_length=16: ask for at most 15"):
+        marian[1].generate(ids[:, :4], mask[:, :4], 16)
+    with pytest.raises(ValueError, match="prompt of 9 tokens \\+ max_new_tokens=8 needs 17 positions"):
+        gpt2[1].generate(ids, torch.ones_like(ids), 8)
+
+
+def test_lengths_past_the_models_positions_are_clear_errors():
+    model = generators.tiny_seq2seq("marian", VOCAB)  # 64 positions
+    with pytest.raises(ValueError, match="max_length=65 is beyond the model's 64 positions"):
+        generation.TracedSeq2Seq.from_model(model, max_length=65)
+    with pytest.raises(ValueError, match="max_source_length=80 is beyond the model's 64 positions"):
+        generation.TracedSeq2Seq.from_model(model, max_length=16, max_source_length=80)
+    with pytest.raises(ValueError, match="max_length=100 is beyond the model's 64 positions"):
+        generation.TracedCausalLM.from_model(generators.tiny_causal_lm("gpt2", VOCAB), max_length=100)
+
+
+def test_the_raw_decoder_past_its_positions_fails_obscurely():
+    """What the clear error above saves you from: Marian's position table has 64 rows."""
+    model = generators.tiny_seq2seq("marian", VOCAB)
+    ids = torch.ones(1, 65, dtype=torch.long)
+    with pytest.raises(IndexError, match="index out of range in self"):
+        decoders.Seq2SeqStep(model)(ids, torch.zeros(1, 4, 32), torch.ones(1, 4, dtype=torch.long),
+                                     torch.tensor([0]))
+
+
+def test_bad_inputs_and_wrong_kinds_are_clear_errors(marian, gpt2):
+    ids = torch.ones(1, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match="2-D LongTensor"):
+        gpt2[1].generate(ids.float(), ids, 2)
+    with pytest.raises(ValueError, match="must match input_ids"):
+        gpt2[1].generate(ids, ids[:, :3], 2)
+    with pytest.raises(ValueError, match="at least 1 new token"):
+        marian[1].generate(ids, ids, 0)
+    with pytest.raises(ValueError, match="use TracedCausalLM"):
+        generation.TracedSeq2Seq.from_model(gpt2[0])
+    with pytest.raises(ValueError, match="use TracedSeq2Seq"):
+        generation.TracedCausalLM.from_model(marian[0])
+
+
+def test_unsupported_generation_settings_are_refused_not_ignored():
+    model = generators.tiny_causal_lm("gpt2", VOCAB)
+    model.generation_config.repetition_penalty = 1.3
+    with pytest.raises(NotImplementedError, match="repetition_penalty=1.3, which this greedy loop does not"):
+        generation.TracedCausalLM.from_model(model, max_length=16)
+
+
+def test_min_new_tokens_and_multi_token_bad_words_follow_generate(gpt2):
+    model, traced = gpt2
+    config = model.generation_config
+    ids, mask = torch.tensor([[7, 8, 9]]), torch.ones(1, 3, dtype=torch.long)
+    free = reference(model, ids, mask, 8)[0, 3:].tolist()
+    config.bad_words_ids, config.min_new_tokens, config.eos_token_id = [free[:2], [free[3]]], 3, free[1]
+    try:
+        rules = GreedyRules.from_config(config, encoder_decoder=False)
+        traced = generation.TracedCausalLM(traced.modules, rules, traced.settings)
+        assert torch.equal(traced.generate(ids, mask, 8), reference(model, ids, mask, 8))
+    finally:
+        config.bad_words_ids, config.min_new_tokens, config.eos_token_id = None, None, 0
+
+
+def test_tracing_gpt2_with_transformers_mask_fails_and_the_recipe_works():
+    model = generators.tiny_causal_lm("gpt2", VOCAB)
+
+    class Naive(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, ids, mask):
+            return self.model(input_ids=ids, attention_mask=mask, use_cache=False, return_dict=False)[0]
+
+    ids = torch.ones(2, 8, dtype=torch.long)
+    with warnings.catch_warnings(), pytest.raises(RuntimeError, match="unordered_map::at"):
+        warnings.simplefilter("ignore")
+        torch.jit.trace(Naive(), (ids, torch.ones_like(ids)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(decoders.CausalStep(model), (ids, torch.ones_like(ids), torch.tensor([3])))
+    assert traced(ids, torch.ones_like(ids), torch.tensor([3])).shape == (2, VOCAB)
+
+
+def test_position_ids_skip_padding_and_the_mask_is_causal():
+    mask = torch.tensor([[0, 0, 1, 1, 1]])
+    assert decoders.position_ids(mask).tolist() == [[1, 1, 0, 1, 2]]
+    blocked = decoders.causal_mask(mask) < 0  # [1, 1, 5, 5]
+    assert blocked[0, 0, 4].tolist() == [True, True, False, False, False]
+    assert blocked[0, 0, 2].tolist() == [True, True, False, True, True]
+    assert torch.isfinite(decoders.causal_mask(mask)).all()
