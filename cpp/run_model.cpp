@@ -7,13 +7,14 @@
 // INPUTS is a tensor-text file (tensor_text.hpp) holding input_ids and attention_mask, int64,
 // [batch, sequence]; the outputs go to OUTPUTS as output_0, output_1, ... Exit codes: 0 ok, 2 bad
 // command line or input file, 1 the model could not be loaded or run. Errors go to stderr as "error: ...".
-#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -219,8 +220,8 @@ int run(const Options& opt) {
     std::cerr << "error: the model failed on inputs of shape " << tensor_text::shape_str(inputs[0].sizes().vec())
               << ": " << why << "\n";
     if (why.find("dim value") != std::string::npos) {
-      std::cerr << "this .pt2 was exported for other shapes: pad or batch the inputs to match, or export "
-                   "again with dynamic_shapes\n";
+      std::cerr << "this .pt2 accepts only the shapes it was exported for: pad or batch the inputs to match, or "
+                   "export again with dynamic_shapes that cover this shape\n";
     }
     return 1;
   }

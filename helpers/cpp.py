@@ -53,7 +53,7 @@ class CppRun:
 
     outputs: list[torch.Tensor]  # output_0, output_1, ... as the model returned them
     timing: bench.Timing  # its timed loop, summarized like helpers.bench.measure
-    log: str  # what it printed
+    log: str  # what it printed, less the raw timings
 
 
 def write_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], *, overwrite: bool = False) -> Path:
@@ -153,18 +153,28 @@ def export_aoti(
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists: choose another name, or pass overwrite=True to replace it")
     with warnings.catch_warnings():
-        # torch 2.13 warns from inside its own packaging code (a deprecated isinstance check), not about ours.
+        # torch 2.13 warns about its own internals while compiling (a deprecated isinstance check in its pytree
+        # code, and torch.utils.mkldnn's TorchScript classes when inductor imports them), not about our model.
         warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
+        warnings.filterwarnings("ignore", r"`torch\.jit\.script_method` is deprecated", DeprecationWarning)
         program = torch.export.export(model.eval(), tuple(example_inputs))
         return Path(torch._inductor.aoti_compile_and_package(program, package_path=str(path)))
 
 
-def _run_seconds(log: str) -> list[float]:
-    """The per-call seconds from the program's `run_seconds:` line."""
-    for line in log.splitlines():
-        if line.startswith("run_seconds:"):
-            return [float(s) for s in line.split()[1:]]
-    raise CppError(f"run_model printed no run_seconds line:\n{log}")
+def _error_text(stderr: str) -> str:
+    """The program's own message: stderr from its first `error:` line on (LibTorch may print before it)."""
+    lines = stderr.strip().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    return "\n".join(lines[starts[0] if starts else 0:])
+
+
+def _split_log(stdout: str) -> tuple[list[float], list[str]]:
+    """(per-call seconds from the `run_seconds:` line, the rest of what the program printed)."""
+    timed = [line for line in stdout.splitlines() if line.startswith("run_seconds:")]
+    if not timed:
+        raise CppError(f"run_model printed no run_seconds line:\n{stdout}")
+    rest = [line for line in stdout.splitlines() if not line.startswith("run_seconds:")]
+    return [float(s) for s in timed[0].split()[1:]], rest
 
 
 def run(
@@ -190,10 +200,11 @@ def run(
                "--warmup", str(warmup), "--repeat", str(repeat), "--threads", str(threads)]
     done = subprocess.run(command + ["--overwrite"] * overwrite, capture_output=True, text=True)
     if done.returncode != 0:
-        raise CppError(done.stderr.strip() or f"run_model exited with code {done.returncode} and no message")
-    timing = bench.summarize(_run_seconds(done.stdout))
+        raise CppError(_error_text(done.stderr) or f"run_model exited with code {done.returncode} and no message")
+    seconds, log = _split_log(done.stdout)  # stderr may hold LibTorch warnings: keep them visible
+    timing = bench.summarize(seconds)
     timing.threads = threads
-    return CppRun(list(read_tensors(outputs_path).values()), timing, done.stdout + done.stderr)
+    return CppRun(list(read_tensors(outputs_path).values()), timing, "\n".join(log + done.stderr.splitlines()))
 
 
 if __name__ == "__main__":  # `make cpp`

@@ -110,7 +110,7 @@ def test_bad_input_file_gets_a_clear_message(binary, tiny_pt2, tmp_path, case):
 
 def test_wrong_shape_for_a_pt2_is_refused(binary, tiny_pt2, tmp_path):
     inputs = write_inputs(tmp_path, IDS[:1], MASK[:1])  # 1x8; the package was compiled for 2x8
-    with pytest.raises(cpp.CppError, match="expected: 2, but got: 1(.|\n)*exported for other shapes"):
+    with pytest.raises(cpp.CppError, match="expected: 2, but got: 1(.|\n)*accepts only the shapes it was exported for"):
         cpp.run(tiny_pt2[2], inputs, tmp_path / "out.txt", binary=binary)
 
 
