@@ -143,6 +143,11 @@ def tiny_model(family: str = "bert", task: str = "masked-lm", torchscript: bool 
     return TASKS[task].from_config(config).eval()
 
 
+def _storage(tensor: torch.Tensor):
+    """The storage behind a tensor: `untyped_storage()` on torch >= 2.0, `storage()` on torch 1.13 (the Inf1 stack)."""
+    return tensor.untyped_storage() if hasattr(tensor, "untyped_storage") else tensor.storage()
+
+
 def tied_parameters(model: torch.nn.Module) -> list[tuple[str, str]]:
     """Pairs of parameter names that share one storage (tied weights), e.g. embeddings and decoder."""
     seen: dict[tuple[int, int], str] = {}
@@ -150,7 +155,7 @@ def tied_parameters(model: torch.nn.Module) -> list[tuple[str, str]]:
     for module_name, module in model.named_modules():
         for param_name, param in module.named_parameters(recurse=False):
             name = f"{module_name}.{param_name}" if module_name else param_name
-            key = (param.untyped_storage().data_ptr(), param.storage_offset())
+            key = (_storage(param).data_ptr(), param.storage_offset())
             if key in seen and seen[key] != name:
                 pairs.append((seen[key], name))
             else:
@@ -160,7 +165,7 @@ def tied_parameters(model: torch.nn.Module) -> list[tuple[str, str]]:
 
 def parameter_bytes(model: torch.nn.Module) -> int:
     """Bytes the parameters occupy, counting a shared (tied) storage once."""
-    storages = {p.untyped_storage().data_ptr(): p.untyped_storage().nbytes() for p in model.parameters()}
+    storages = {_storage(p).data_ptr(): _storage(p).nbytes() for p in model.parameters()}
     return sum(storages.values())
 
 
