@@ -78,6 +78,14 @@ def pad_batch(requests: Sequence[torch.Tensor], length: int, pad_id: int = 0) ->
     return ids, mask
 
 
+def trace_at(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
+    """`tracing.trace` for a module that will only ever be called at the example's shape (and verified there):
+    TracerWarnings, which warn that a trace may not generalise to other shapes, are hidden."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        return tracing.trace(model, example)
+
+
 def check_requests(requests: Sequence[torch.Tensor], largest: int, vocab_size: int | None = None) -> None:
     """ValueError, naming the limit and the fix, unless every request is 1-D int64 token ids of 1..largest tokens."""
     if isinstance(requests, torch.Tensor) or not isinstance(requests, (list, tuple)):
@@ -150,11 +158,13 @@ class BucketedModel:
         self.routes: dict[tuple[int, int], str] = {}  # served shape -> "shared" or "per-bucket"
 
     def __call__(self, requests: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        batches = self.plan(requests)
+        if masks is not None:
+            check_masks(requests, masks)
         results: list[torch.Tensor] = [torch.empty(0)] * len(requests)
-        for bucket, chunk in self.plan(requests):
+        for bucket, chunk in batches:
             ids, mask = pad_batch([requests[i] for i in chunk], bucket, self.pad_id)  # [n, bucket]
             if masks is not None:
-                check_masks(requests, masks)
                 mask = pad_batch([masks[i].long() for i in chunk], bucket)[0]
             hidden = self._run(ids, mask)  # [n, bucket, hidden]
             for row, i in enumerate(chunk):
@@ -173,32 +183,27 @@ class BucketedModel:
 
     def _run(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """First output of the model for one padded batch [n, bucket], through a verified trace."""
-        shape = (ids.size(0), ids.size(1))
+        n, bucket = shape = (ids.size(0), ids.size(1))
         if shape not in self.routes:
             self.routes[shape] = self._route(ids, mask)
-        with torch.inference_mode():
-            if self.routes[shape] == "shared":
+        if self.routes[shape] == "shared":
+            with torch.no_grad():
                 return self.shared(ids, mask)[0]
-            n, bucket = shape
-            rows = self.max_batch - n  # fill the batch with copies of the first row; their outputs are dropped
-            ids, mask = torch.cat([ids, ids[:1].expand(rows, -1)]), torch.cat([mask, mask[:1].expand(rows, -1)])
-            if bucket not in self.per_bucket:
-                self.per_bucket[bucket] = self._trace(ids, mask)
+        rows = self.max_batch - n  # fill the batch with copies of the first row; their outputs are dropped
+        ids, mask = torch.cat([ids, ids[:1].expand(rows, -1)]), torch.cat([mask, mask[:1].expand(rows, -1)])
+        if bucket not in self.per_bucket:
+            traced = trace_at(self.model, (ids, mask))
+            tracing.verify(traced, self.model, [(ids, mask)], atol=self.atol)  # raises if even this shape differs
+            self.per_bucket[bucket] = traced
+        with torch.no_grad():
             return self.per_bucket[bucket](ids, mask)[0][:n]
 
     def _route(self, ids: torch.Tensor, mask: torch.Tensor) -> str:
         """'shared' if the first trace (traced here if there is none yet) equals eager at this shape."""
         if self.shared is None:
-            self.shared = self._trace(ids, mask)
-            return "shared"
+            self.shared = trace_at(self.model, (ids, mask))
         report = tracing.verify(self.shared, self.model, [(ids, mask)], atol=self.atol, raise_on_mismatch=False)
         return "shared" if report.ok else "per-bucket"
-
-    def _trace(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.jit.ScriptModule:
-        """A trace at exactly this shape. Its TracerWarnings are expected: every shape it serves is verified."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            return tracing.trace(self.model, (ids, mask))
 
     def __repr__(self) -> str:
         shared = [shape for shape, route in sorted(self.routes.items()) if route == "shared"]

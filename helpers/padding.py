@@ -7,8 +7,10 @@ bucket for every length, so all four run the same code and differ only in how mu
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -22,6 +24,7 @@ POLICIES: dict[str, tuple[int, ...] | None] = {
     "exact length": None,  # a bucket for every length: no padding, and as many shapes as lengths
 }
 BASELINE = "exact length"
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
 def policy_buckets(policy: str, limit: int = 512) -> tuple[int, ...]:
@@ -36,6 +39,14 @@ def servers(model: torch.nn.Module, traced: torch.jit.ScriptModule | None = None
     """One BucketedModel per policy, all starting from the same trace (each verifies it at its own shapes)."""
     limit = getattr(model.config, "max_position_embeddings", 512)
     return {p: inputs.BucketedModel(model, policy_buckets(p, limit), max_batch, traced=traced) for p in policies}
+
+
+def benchmark_results(name: str = "padding") -> dict:
+    """The committed results of benchmarks/<name>.py (JSON written by `make bench`)."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `make bench` (or python benchmarks/{name}.py) first")
+    return json.loads(path.read_text())
 
 
 def arrivals(requests: Sequence[torch.Tensor], max_batch: int = 8) -> list[list[torch.Tensor]]:

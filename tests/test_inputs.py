@@ -74,7 +74,7 @@ def test_user_masks_are_respected(tiny):
 @pytest.mark.parametrize("name", ["toy", "longformer"])
 def test_bucketed_serves_models_whose_trace_breaks(name):
     model = toys.CausalToy() if name == "toy" else toys.tiny_longformer()
-    raw = _quiet_trace(model, padding.random_inputs(model, 1, 7 if name == "toy" else 8))
+    raw = inputs.trace_at(model, padding.random_inputs(model, 1, 7 if name == "toy" else 8))
     other = padding.random_inputs(model, 2, 12)
     assert not tracing.verify(raw, model, [other], raise_on_mismatch=False).ok, "the raw trace must not generalise"
     bm = inputs.BucketedModel(model, buckets=(16, 64), max_batch=3)
@@ -99,12 +99,6 @@ def test_bucketed_funnel_equals_eager_on_the_padded_batch():
             assert (got[i] - expected[row, : len(requests[i])]).abs().max() <= 1e-5
     padded_vs_alone = (eager_outputs(model, requests[:1])[0] - got[0]).abs().max().item()
     assert padded_vs_alone > 0.1, "Funnel's outputs depend on padding: notebook 02 says so"
-
-
-def _quiet_trace(model, example):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        return tracing.trace(model, example)
 
 
 @pytest.mark.parametrize(
@@ -205,10 +199,27 @@ def test_compare_times_every_policy_each_round(tiny):
 
 def test_raw_verdict_names_each_outcome():
     toy = toys.CausalToy()
-    traced = _quiet_trace(toy, padding.random_inputs(toy, 1, 7))
+    traced = inputs.trace_at(toy, padding.random_inputs(toy, 1, 7))
     assert padding.raw_verdict(traced, toy, 1, 7).startswith("matches eager")
     assert padding.raw_verdict(traced, toy, 1, 3).startswith("raises RuntimeError: The expanded size of the tensor (3)")
     assert padding.raw_verdict(traced, toy, 1, 200) == "cannot run: the model has 128 positions"
     funnel = toys.tiny_funnel()
-    traced = _quiet_trace(funnel, padding.random_inputs(funnel, 1, 7))
+    traced = inputs.trace_at(funnel, padding.random_inputs(funnel, 1, 7))
     assert padding.raw_verdict(traced, funnel, 1, 12).startswith("WRONG numbers, silently")
+
+
+def test_a_given_trace_is_reused_only_where_verified():
+    toy = toys.CausalToy()
+    traced_at_7 = inputs.trace_at(toy, padding.random_inputs(toy, 1, 7))
+    bm = inputs.BucketedModel(toy, buckets=(7, 16), max_batch=2, traced=traced_at_7)
+    assert_matches_eager(bm, toy, [torch.arange(1, 8), torch.arange(1, 6), torch.arange(1, 13)])
+    assert bm.routes == {(2, 7): "shared", (1, 16): "per-bucket"}
+
+
+def test_a_model_that_cannot_be_traced_even_at_one_shape_is_refused():
+    class Noisy(toys.CausalToy):
+        def forward(self, input_ids, attention_mask):
+            return (super().forward(input_ids, attention_mask)[0] + torch.rand(1),)
+
+    with pytest.raises(tracing.TraceMismatchError, match="disagrees with the model"):
+        inputs.BucketedModel(Noisy())([torch.arange(1, 8)])
