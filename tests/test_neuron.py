@@ -15,6 +15,10 @@ import torch
 
 from helpers import models, neuron, tracing
 
+NEURON_INSTALLED = any(importlib.util.find_spec(m) is not None for m in ("torch_neuron", "torch_neuronx"))
+no_neuron_here = pytest.mark.skipif(NEURON_INSTALLED, reason="a Neuron package is installed: needs a machine without")
+ON_NEURON = neuron.detect().backend != "cpu"
+
 PLACEHOLDER_LINE = (
     'raise ImportError("WRONG PACKAGE. Please install the package from Neuron Repository - '
     'pip.repos.neuron.amazonaws.com")\n'
@@ -40,8 +44,8 @@ def on_path(tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
+@no_neuron_here
 def test_detect_reports_cpu_and_why_on_this_machine():
-    assert importlib.util.find_spec("torch_neuron") is None and importlib.util.find_spec("torch_neuronx") is None
     detection = neuron.detect()
     assert detection.backend == "cpu"
     assert str(detection) == (
@@ -49,6 +53,7 @@ def test_detect_reports_cpu_and_why_on_this_machine():
     )
 
 
+@no_neuron_here
 @pytest.mark.parametrize("module, dist", [("torch_neuron", "torch-neuron"), ("torch_neuronx", "torch-neuronx")])
 def test_detect_reports_the_pypi_placeholder(on_path, module, dist):
     # Simulates `pip install torch-neuron` from PyPI (version 1.0), which this project must never really do.
@@ -62,6 +67,7 @@ def test_detect_reports_the_pypi_placeholder(on_path, module, dist):
     assert neuron.NEURON_REPO in detection.reason and "\n" not in detection.reason
 
 
+@no_neuron_here
 def test_detect_package_without_device_is_cpu_and_with_device_is_neuron(on_path, tmp_path_factory):
     # Simulates a real torch-neuronx that imports fine (it cannot be installed here) and a /dev/neuron0 node.
     fake_package(on_path, "torch_neuronx", "torch-neuronx", "2.9.0.2.15.0", "")
@@ -75,6 +81,7 @@ def test_detect_package_without_device_is_cpu_and_with_device_is_neuron(on_path,
     assert detection.backend == "inf2" and detection.devices == (str(dev / "neuron0"),)
 
 
+@no_neuron_here
 def test_detect_reports_a_broken_install(on_path):
     fake_package(on_path, "torch_neuron", "torch-neuron", "1.13.1.2.10.12.0", 'raise RuntimeError("bad torch")\n')
     detection = neuron.detect()
@@ -82,6 +89,7 @@ def test_detect_reports_a_broken_install(on_path):
     assert detection.reason == "torch_neuron is installed but does not import (RuntimeError: bad torch)"
 
 
+@no_neuron_here
 def test_fallback_trace_equals_eager(minilm, example):
     model, tokenizer = minilm
     traced, record = neuron.trace_for_inferentia(model, example)
@@ -92,6 +100,7 @@ def test_fallback_trace_equals_eager(minilm, example):
     assert report.ok and max(row.max_abs_diff for row in report.rows) <= 1e-5
 
 
+@no_neuron_here
 def test_options_that_do_not_apply_are_reported_not_dropped():
     model = models.tiny_model("bert", task="base", torchscript=True)  # the model does not matter here
     example = (torch.randint(0, 1000, (2, 8)), torch.ones(2, 8, dtype=torch.long))
@@ -109,8 +118,10 @@ def test_options_are_split_per_backend():
     options = dict(dynamic_batch_size=True, compiler_args="-O2", inline_weights_to_neff=False, strict=False)
     inf1, skipped1 = neuron.split_options("inf1", options)
     inf2, skipped2 = neuron.split_options("inf2", options)
-    assert sorted(inf1) == ["compiler_args", "dynamic_batch_size", "strict"] and list(skipped1) == ["inline_weights_to_neff"]
-    assert sorted(inf2) == ["compiler_args", "inline_weights_to_neff"] and sorted(skipped2) == ["dynamic_batch_size", "strict"]
+    assert sorted(inf1) == ["compiler_args", "dynamic_batch_size", "strict"]
+    assert list(skipped1) == ["inline_weights_to_neff"]
+    assert sorted(inf2) == ["compiler_args", "inline_weights_to_neff"]
+    assert sorted(skipped2) == ["dynamic_batch_size", "strict"]
 
 
 def test_a_misspelt_option_is_an_error(minilm, example):
@@ -162,3 +173,19 @@ def test_load_round_trips_on_cpu(tmp_path, traced_minilm, example):
     loaded = neuron.load(tmp_path / "m.pt", neuron.detect())
     with torch.no_grad():
         assert tracing.max_abs_diff(loaded(*example), traced_minilm(*example)) == 0.0
+
+
+@pytest.mark.skipif(not ON_NEURON, reason="needs an Inf1/Inf2 instance with its Neuron package (never run by CI)")
+def test_on_neuron_compiles_and_matches_eager(tmp_path):
+    """For workshop instructors, on the instance: compile a tiny BERT without BF16 casting, compare, save, load."""
+    detection = neuron.detect()
+    model = models.tiny_model("bert", task="base", torchscript=True)
+    example = (torch.randint(0, 1000, (2, 16)), torch.ones(2, 16, dtype=torch.long))
+    no_cast = ["--fast-math", "none"] if detection.backend == "inf1" else ["--auto-cast", "none"]
+    compiled, record = neuron.trace_for_inferentia(model, example, detection=detection, compiler_args=no_cast)
+    assert record.backend == detection.backend and record.applied == {"compiler_args": no_cast}
+    assert tracing.verify(compiled, model, [example], atol=1e-3).ok
+    tracing.save(compiled, tmp_path / "tiny_neuron.pt", example)
+    loaded = neuron.load(tmp_path / "tiny_neuron.pt", detection)
+    with torch.no_grad():
+        assert tracing.max_abs_diff(loaded(*example), compiled(*example)) == 0.0
