@@ -245,3 +245,33 @@ class TracedCausalLM(TracedGenerator):
             mask[:, length] = 1
             length += 1
         return tokens[:, :length]
+
+
+def random_cases(count: int, vocab: int, seed: int = 0, max_new_tokens: int = 14
+                 ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """(ids, mask, max_new_tokens) batches: 1-4 rows of 2-12 tokens; rows after the first padded, on the
+    left in even cases and on the right in odd ones (padding ids are 5, hidden by the mask)."""
+    g = torch.Generator().manual_seed(seed)
+    cases = []
+    for i in range(count):
+        batch, length = int(torch.randint(1, 5, (1,), generator=g)), int(torch.randint(2, 13, (1,), generator=g))
+        ids = torch.randint(3, vocab - 1, (batch, length), generator=g)
+        mask = torch.ones_like(ids)
+        for row in range(1, batch):
+            cut = int(torch.randint(0, length - 1, (1,), generator=g))
+            mask[row, slice(0, cut) if i % 2 == 0 else slice(length - cut, length)] = 0
+        ids[mask == 0] = 5
+        cases.append((ids, mask, int(torch.randint(1, max_new_tokens + 1, (1,), generator=g))))
+    return cases
+
+
+def agreement(generator: TracedGenerator, model: PreTrainedModel, cases: list) -> tuple[int, int]:
+    """(equal, total): for how many cases `generator.generate` returns exactly what `model.generate` does."""
+    equal = 0
+    for ids, mask, new in cases:
+        with torch.no_grad():
+            expected = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new,
+                                      num_beams=1, do_sample=False)
+        got = generator.generate(ids, mask, new)
+        equal += got.shape == expected.shape and torch.equal(got, expected)
+    return equal, len(cases)

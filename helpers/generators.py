@@ -100,6 +100,7 @@ def shipped_tokenizer(padding_side: str = "right") -> PreTrainedTokenizerBase:
     """The shipped all-MiniLM-L6-v2 WordPiece tokenizer: real words for the tiny models' token ids."""
     tokenizer = AutoTokenizer.from_pretrained(models.shipped_model_path(), local_files_only=True)
     tokenizer.padding_side = padding_side
+    tokenizer.model_input_names = ["input_ids", "attention_mask"]  # generate() takes no token_type_ids
     return tokenizer
 
 

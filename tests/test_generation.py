@@ -1,5 +1,6 @@
 """Traced greedy generation equals model.generate, token for token, across families; save/load; clear errors."""
 
+import dataclasses
 import json
 import warnings
 from collections import Counter
@@ -25,20 +26,6 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def random_batches(count: int, seed: int, vocab: int = VOCAB, max_new: int = 14):
-    """(ids, mask, max_new_tokens): batch 1-4, 2-12 tokens, rows after the first padded left or right."""
-    g = torch.Generator().manual_seed(seed)
-    for i in range(count):
-        batch, length = int(torch.randint(1, 5, (1,), generator=g)), int(torch.randint(2, 13, (1,), generator=g))
-        ids = torch.randint(3, vocab - 1, (batch, length), generator=g)
-        mask = torch.ones_like(ids)
-        for row in range(1, batch):
-            cut = int(torch.randint(0, length - 1, (1,), generator=g))
-            span = slice(0, cut) if i % 2 == 0 else slice(length - cut, length)  # left, then right padding
-            mask[row, span], ids[row, span] = 0, 5
-        yield ids, mask, int(torch.randint(1, max_new + 1, (1,), generator=g))
-
-
 def reference(model, ids, mask, max_new_tokens):
     with torch.no_grad():
         return model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
@@ -47,7 +34,7 @@ def reference(model, ids, mask, max_new_tokens):
 
 def cases(family: str):
     """The random batches a family is tested on."""
-    return random_batches(6, seed=(SEQ2SEQ + CAUSAL).index(family))
+    return generation.random_cases(6, VOCAB, seed=(SEQ2SEQ + CAUSAL).index(family))
 
 
 def reachable_eos(model, family: str) -> int:
@@ -101,7 +88,7 @@ def test_save_load_generate_equal(family_pair, tmp_path):
     family, model, traced = family_pair
     traced.save(tmp_path / "gen")
     loaded = type(traced).load(tmp_path / "gen")
-    for ids, mask, new in random_batches(2, seed=7):
+    for ids, mask, new in generation.random_cases(2, VOCAB, seed=7):
         assert torch.equal(loaded.generate(ids, mask, new), traced.generate(ids, mask, new))
     settings = json.loads((tmp_path / "gen" / "generation.json").read_text())
     assert settings["kind"] == traced.KIND and settings["max_length"] == MAX_LENGTH
@@ -124,7 +111,7 @@ def test_save_refuses_to_overwrite_and_load_checks_kind(family_pair, tmp_path):
 @pytest.fixture(scope="module")
 def marian():
     model = generators.tiny_seq2seq("marian", VOCAB)
-    return model, generation.TracedSeq2Seq.from_model(model, max_length=16, max_source_length=8)
+    return model, generation.TracedSeq2Seq.from_model(model, max_length=16, max_source_length=12)
 
 
 @pytest.fixture(scope="module")
@@ -134,15 +121,15 @@ def gpt2():
 
 
 def test_lengths_past_the_traced_maximum_are_clear_errors(marian, gpt2):
-    ids, mask = torch.ones(2, 9, dtype=torch.long), torch.ones(2, 9, dtype=torch.long)
-    with pytest.raises(ValueError, match="input has 9 tokens; the encoder was traced at max_source_length=8"):
+    ids, mask = torch.ones(2, 13, dtype=torch.long), torch.ones(2, 13, dtype=torch.long)
+    with pytest.raises(ValueError, match="input has 13 tokens; the encoder was traced at max_source_length=12"):
         marian[1].generate(ids, mask, 4)
-    mask[:, 8:] = 0  # trailing padding past the traced length is dropped, not refused
+    mask[:, 12:] = 0  # trailing padding past the traced length is dropped, not refused
     assert torch.equal(marian[1].generate(ids, mask, 4), reference(marian[0], ids, mask, 4))
     with pytest.raises(ValueError, match="needs 17 decoder positions; .* max_length=16: ask for at most 15"):
         marian[1].generate(ids[:, :4], mask[:, :4], 16)
-    with pytest.raises(ValueError, match="prompt of 9 tokens \\+ max_new_tokens=8 needs 17 positions"):
-        gpt2[1].generate(ids, torch.ones_like(ids), 8)
+    with pytest.raises(ValueError, match="prompt of 13 tokens \\+ max_new_tokens=4 needs 17 positions"):
+        gpt2[1].generate(ids, torch.ones_like(ids), 4)
 
 
 def test_lengths_past_the_models_positions_are_clear_errors():
@@ -227,3 +214,34 @@ def test_position_ids_skip_padding_and_the_mask_is_causal():
     assert blocked[0, 0, 4].tolist() == [True, True, False, False, False]
     assert blocked[0, 0, 2].tolist() == [True, True, False, True, True]
     assert torch.isfinite(decoders.causal_mask(mask)).all()
+
+
+def test_each_marian_trap_breaks_equality(marian):
+    """Drop forced EOS, or the final_logits_bias, and the loop stops matching generate()."""
+    model, traced = marian
+    cases = generation.random_cases(8, VOCAB, seed=3, max_new_tokens=10)
+    assert generation.agreement(traced, model, cases) == (8, 8)
+    no_forced_eos = dataclasses.replace(traced.rules, forced_eos=[])
+    assert generation.agreement(generation.TracedSeq2Seq(traced.modules, no_forced_eos, traced.settings),
+                                model, cases)[0] < 8
+    states = traced.modules["encoder.pt"](*traced.examples()["encoder.pt"])
+    example = (torch.zeros(2, 16, dtype=torch.long), states.expand(2, -1, -1), torch.ones(2, 12, dtype=torch.long),
+               torch.tensor([1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        no_bias = torch.jit.trace(decoders.Seq2SeqStep(model, with_bias=False), example)
+    modules = {**traced.modules, "decoder_step.pt": no_bias}
+    assert generation.agreement(generation.TracedSeq2Seq(modules, traced.rules, traced.settings),
+                                model, cases)[0] < 8
+
+
+def test_gpt2_without_position_ids_breaks_on_left_padding(gpt2):
+    model, traced = gpt2
+    cases = generation.random_cases(8, VOCAB, seed=4, max_new_tokens=4)[::2]  # the left-padded ones
+    assert generation.agreement(traced, model, cases) == (4, 4)
+    example = (torch.zeros(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long), torch.tensor([1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        no_positions = torch.jit.trace(decoders.CausalStep(model, with_positions=False), example)
+    variant = generation.TracedCausalLM({"step.pt": no_positions}, traced.rules, traced.settings)
+    assert generation.agreement(variant, model, cases)[0] < 4
