@@ -56,8 +56,8 @@ def run(quick: bool) -> dict:
     return {
         "benchmark": "padding",
         "model": models.SHIPPED_NAME,
-        "workload": {"requests": len(requests), "tokens": sum(lengths), "max_batch": 8,
-                     "lengths": {"min": min(lengths), "median": sorted(lengths)[len(lengths) // 2], "max": max(lengths)}},
+        "workload": {"requests": len(requests), "tokens": sum(lengths), "max_batch": 8, "min_length": min(lengths),
+                     "median_length": sorted(lengths)[len(lengths) // 2], "max_length": max(lengths)},
         "policies": rows,
         "targets": {
             "buckets_vs_exact": padding.paired_ratio(runs, "buckets"),  # target <= 1.15
@@ -73,9 +73,10 @@ def plot(result: dict, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
     curve = {int(n): bench.summarize(t["runs"]) for n, t in result["latency_batch1"].items()}
     padding.plot_latency(curve, "MiniLM trace, batch 1", ax=left)
-    padding.plot_policies(result["policies"], f"{result['workload']['requests']} corpus requests, groups of 8", ax=right)
+    workload = f"{result['workload']['requests']} corpus requests, groups of {result['workload']['max_batch']}"
+    padding.plot_policies(result["policies"], workload, ax=right)
     prov = result["provenance"]
-    fig.suptitle(f"{prov['machine']}, {prov['threads']} threads, {prov['date']}: {prov['command']}", fontsize=9)
+    fig.suptitle(f"{prov['machine']}, torch threads: {prov['threads']}, {prov['date']}: {prov['command']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

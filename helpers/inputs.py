@@ -157,7 +157,9 @@ class BucketedModel:
         self.per_bucket: dict[int, torch.jit.ScriptModule] = {}  # bucket -> trace at [max_batch, bucket]
         self.routes: dict[tuple[int, int], str] = {}  # served shape -> "shared" or "per-bucket"
 
-    def __call__(self, requests: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    def __call__(
+        self, requests: Sequence[torch.Tensor], masks: Sequence[torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
         batches = self.plan(requests)
         if masks is not None:
             check_masks(requests, masks)

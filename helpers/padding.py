@@ -12,8 +12,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from helpers import bench, inputs, tracing
 
@@ -25,6 +27,8 @@ POLICIES: dict[str, tuple[int, ...] | None] = {
 }
 BASELINE = "exact length"
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+RawTraces = Mapping[str, tuple[torch.jit.ScriptModule, torch.nn.Module]]
+"""name -> (a trace, the eager model it came from), for the explorer's verdicts."""
 
 
 def policy_buckets(policy: str, limit: int = 512) -> tuple[int, ...]:
@@ -72,15 +76,15 @@ def warm_up(server: inputs.BucketedModel, groups: Sequence[Sequence[torch.Tensor
 
 
 def compare(servers: Mapping[str, inputs.BucketedModel], groups: Sequence[Sequence[torch.Tensor]],
-            rounds: int = 5) -> dict[str, list[float]]:
-    """Seconds per pass over `groups`, per policy. Policies take turns each round (A B C A B C ...), so a
-    noisy neighbour slows all of them alike and the ratios between them stay honest."""
+            rounds: int = 5, warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per pass over `groups`, per policy, after `warm_up(server, groups, warmup)`. Policies take turns
+    each round (A B C A B C ...), so a noisy neighbour slows all of them alike and the ratios stay honest."""
     def one_pass(server: inputs.BucketedModel) -> None:
         for group in groups:
             server(group)
 
     for server in servers.values():
-        warm_up(server, groups)
+        warm_up(server, groups, warmup)
     runs: dict[str, list[float]] = {name: [] for name in servers}
     for _ in range(rounds):
         for name, server in servers.items():
@@ -111,7 +115,8 @@ def table(runs: Mapping[str, list[float]], lengths: Sequence[int], limit: int = 
 
 def format_table(rows: Sequence[dict]) -> str:
     """The policy table as aligned text."""
-    lines = [f"{'policy':<13} {'lengths':>7} {'tokens':>7} {'padding':>7} {'median':>9} {'p10-p90':>17} {'vs exact':>8}"]
+    header = ("policy", "lengths", "tokens", "padding", "median", "p10-p90", "vs exact")
+    lines = ["{:<13} {:>7} {:>7} {:>7} {:>9} {:>17} {:>8}".format(*header)]
     for r in rows:
         spread = f"{r['p10'] * 1e3:.0f}-{r['p90'] * 1e3:.0f} ms"
         ratio = f"{r['vs_exact']:.2f}x" if r["vs_exact"] is not None else "-"
@@ -120,8 +125,8 @@ def format_table(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def latency_curve(traced: torch.jit.ScriptModule, tokenizer, lengths: Sequence[int], batch: int = 1,
-                  warmup: int = 1, repeat: int = 5) -> dict[int, bench.Timing]:
+def latency_curve(traced: torch.jit.ScriptModule, tokenizer: PreTrainedTokenizerBase, lengths: Sequence[int],
+                  batch: int = 1, warmup: int = 1, repeat: int = 5) -> dict[int, bench.Timing]:
     """Measured latency of one call at [batch, length] for each length (real token ids, full mask)."""
     curve = {}
     for length in lengths:
@@ -170,11 +175,13 @@ def raw_verdict(traced: torch.jit.ScriptModule, model: torch.nn.Module, batch: i
     row = tracing.verify(traced, model, [random_inputs(model, batch, length)], raise_on_mismatch=False).rows[0]
     if row.error:
         return f"raises {row.error}"
-    return f"matches eager (max |diff| {row.max_abs_diff:.1e})" if row.ok else f"WRONG numbers, silently: max |diff| {row.max_abs_diff:.2f}"
+    if row.ok:
+        return f"matches eager (max |diff| {row.max_abs_diff:.1e})"
+    return f"WRONG numbers, silently: max |diff| {row.max_abs_diff:.2f}"
 
 
-def shape_report(traced: torch.jit.ScriptModule, tokenizer, raw: Mapping[str, tuple[torch.jit.ScriptModule, torch.nn.Module]],
-                 batch: int, length: int, cache: dict) -> str:
+def shape_report(traced: torch.jit.ScriptModule, tokenizer: PreTrainedTokenizerBase, raw: RawTraces,
+                 batch: int, length: int, cache: dict[tuple[int, int], float]) -> str:
     """Per policy: the shape it runs for `batch` requests of `length` tokens, its padding and measured latency
     (on `traced`, cached per shape in `cache`); then each raw trace's verdict at that shape."""
     lines = [f"{batch} request(s) of {length} tokens:"]
@@ -193,11 +200,9 @@ def shape_report(traced: torch.jit.ScriptModule, tokenizer, raw: Mapping[str, tu
     return "\n".join(lines)
 
 
-def explorer(traced: torch.jit.ScriptModule, tokenizer, raw: Mapping[str, tuple[torch.jit.ScriptModule, torch.nn.Module]],
-             length: int = 24, batch: int = 1):
+def explorer(traced: torch.jit.ScriptModule, tokenizer: PreTrainedTokenizerBase, raw: RawTraces,
+             length: int = 24, batch: int = 1) -> widgets.VBox:
     """Sliders for request length and batch size; below them, `shape_report` for the chosen shape (live)."""
-    import ipywidgets as widgets
-
     sliders = [widgets.IntSlider(length, min=3, max=512, description="length", continuous_update=False),
                widgets.IntSlider(batch, min=1, max=8, description="batch", continuous_update=False)]
     out, cache = widgets.Output(), {}
