@@ -64,7 +64,10 @@ def write_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], 
     lines = [FORMAT_LINE]
     for name, tensor in tensors.items():
         if tensor.dtype not in DTYPES:
-            raise TypeError(f"{name} is {tensor.dtype}; tensor-text holds int64 or float32: convert it with .long() or .float()")
+            raise TypeError(f"{name} is {tensor.dtype}; tensor-text holds int64 or float32: convert it with "
+                            ".long() or .float()")
+        if tensor.numel() == 0:
+            raise ValueError(f"{name} has shape {tuple(tensor.shape)}: tensor-text needs every dimension >= 1")
         lines.append(" ".join([name, DTYPES[tensor.dtype], *map(str, tensor.shape)]))
         rows = tensor.reshape(-1, tensor.shape[-1] if tensor.dim() else 1).tolist()  # [rows, last dim]
         fmt = "{:.9g}" if tensor.is_floating_point() else "{}"  # 9 digits round-trip any float32
@@ -142,7 +145,11 @@ def build(build_dir: str | os.PathLike = BUILD_DIR) -> Path:
 
 
 def export_aoti(
-    model: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...], path: str | os.PathLike, *, overwrite: bool = False
+    model: torch.nn.Module,
+    example_inputs: tuple[torch.Tensor, ...],
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
 ) -> Path:
     """torch.export `model` at the shapes of `example_inputs`, compile it with AOTInductor, package it as .pt2.
 

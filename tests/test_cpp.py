@@ -28,8 +28,10 @@ def minilm_files(tmp_path_factory, traced_minilm, example):
 def tiny_pt2(tmp_path_factory):
     """(tiny BERT, its 2x8 inputs, its AOTInductor package compiled for exactly 2x8): a fast .pt2."""
     model = models.tiny_model("bert", task="base", torchscript=True)
-    inputs = (torch.randint(1, 1000, (2, 8), generator=torch.Generator().manual_seed(0)), torch.ones(2, 8, dtype=torch.long))
-    inputs[1][1, 5:] = 0  # the second sentence is padded
+    ids = torch.randint(1, 1000, (2, 8), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(2, 8, dtype=torch.long)
+    mask[1, 5:] = 0  # the second sentence is padded
+    inputs = (ids, mask)
     path = cpp.export_aoti(model, inputs, tmp_path_factory.mktemp("cpp_tiny") / "tiny.pt2")
     return model, inputs, path
 
@@ -39,10 +41,18 @@ def write_inputs(folder, ids, mask, name="inputs.txt"):
 
 
 def test_tensor_text_round_trips_exactly(tmp_path):
-    tensors = {"x": torch.randn(3, 4, 5) * 1e3, "ids": torch.arange(6).reshape(2, 3), "v": torch.randn(7), "s": torch.tensor(2.5)}
+    tensors = {"x": torch.randn(3, 4, 5) * 1e3, "ids": torch.arange(6).reshape(2, 3)}
+    tensors |= {"vector": torch.randn(7), "scalar": torch.tensor(2.5)}
     back = cpp.read_tensors(cpp.write_tensors(tmp_path / "t.txt", tensors))
     assert list(back) == list(tensors)
     assert all(torch.equal(back[name], t) and back[name].dtype == t.dtype for name, t in tensors.items())
+
+
+def test_write_tensors_refuses_what_it_cannot_write(tmp_path):
+    with pytest.raises(TypeError, match=r"\.long\(\) or \.float\(\)"):
+        cpp.write_tensors(tmp_path / "t.txt", {"x": torch.zeros(2, dtype=torch.float16)})
+    with pytest.raises(ValueError, match="every dimension >= 1"):
+        cpp.write_tensors(tmp_path / "t.txt", {"x": torch.zeros(2, 0)})
 
 
 def test_write_tensors_refuses_to_overwrite(tmp_path):
@@ -81,7 +91,8 @@ def test_pt2_from_cpp_matches_python(binary, tiny_pt2, tmp_path):
 
 def test_timing_loop_times_every_repeat(binary, tiny_pt2, tmp_path):
     _, inputs, path = tiny_pt2
-    run = cpp.run(path, write_inputs(tmp_path, *inputs), tmp_path / "out.txt", warmup=2, repeat=5, threads=1, binary=binary)
+    inputs_file = write_inputs(tmp_path, *inputs)
+    run = cpp.run(path, inputs_file, tmp_path / "out.txt", warmup=2, repeat=5, threads=1, binary=binary)
     assert len(run.timing.runs) == 5 and min(run.timing.runs) > 0 and run.timing.threads == 1
     assert "2 warm-up, 5 timed" in run.log and "threads 1" in run.log
 
