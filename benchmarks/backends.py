@@ -1,0 +1,266 @@
+"""Every CPU path for a BERT encoder, timed interleaved in one process, accuracy beside every speed.
+
+Run: `make bench` (all benchmarks) or `.venv/bin/python benchmarks/backends.py [--quick]`.
+Writes benchmarks/results/backends.json and backends.png (notebook 05 shows them) and prints the tables.
+Models: the shipped all-MiniLM-L6-v2 (real weights) and a BERT-base built from its config (random
+weights, same shapes as bert-base-uncased). Accuracy: lowest cosine of 16 mean-pooled sentence
+embeddings vs fp32 eager, and the max |diff| of the hidden states on real tokens.
+
+Traps handled: AOTInductor packages are compiled in subprocesses, one per variant (compile cost measured
+there, no dynamo state shared); Inductor freezing is set in `torch._inductor.config` (not torch.compile's
+options); Inductor's cache goes to a fresh folder so compile times are cold; the guard in
+`helpers.speed.compare` flags any compiled path that recompiled or ran the model's Python code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="course05-inductor-"))
+
+import torch  # noqa: E402  (after the cache folder is chosen)
+
+from helpers import backends, bench, models, speed  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+COMMAND = "make bench  (.venv/bin/python benchmarks/backends.py)"
+
+
+def load(name: str):
+    """(model, tokenizer): 'minilm' is the shipped real model; 'bert-base' is config-built, random weights."""
+    if name == "minilm":
+        return models.load_model(models.SHIPPED_NAME)
+    _, tokenizer = models.load_model(models.SHIPPED_NAME)  # same uncased WordPiece vocabulary as bert-base
+    model = models.tiny_model("bert", task="base", torchscript=True, vocab_size=30522, hidden_size=768,
+                              num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                              max_position_embeddings=512)
+    print("built bert-base from its config (random weights, seed 0): 12 layers, hidden 768")
+    return model, tokenizer
+
+
+def build_aoti_child(spec: dict) -> None:
+    """Subprocess entry: export + AOT-compile one variant, print the seconds it took as JSON."""
+    model, tokenizer = load(spec["model"])
+    model = model.to(getattr(torch, spec["dtype"]))
+    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[: spec["batch"]], spec["seq"])
+    seconds = backends.aoti_package(model, inputs, spec["path"], max_autotune=spec["autotune"])
+    print(json.dumps({"seconds": seconds}))
+
+
+def aoti(spec: dict, folder: Path) -> speed.Candidate:
+    """Build an AOTInductor package in a fresh subprocess and load it here."""
+    spec = {**spec, "path": str(folder / f"{spec['model']}-{spec['dtype']}-b{spec['batch']}-{spec['autotune']}.pt2")}
+    done = subprocess.run([sys.executable, __file__, "--build-aoti", json.dumps(spec)], capture_output=True,
+                          text=True, timeout=1200, env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
+    if done.returncode != 0:
+        raise RuntimeError(f"AOTInductor build failed for {spec}:\n{done.stderr[-3000:]}")
+    seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    return backends.aoti_load(spec["path"], setup_s=seconds, note="max_autotune" if spec["autotune"] else "")
+
+
+def optional(name: str, build, candidates: dict, skipped: dict) -> None:
+    """Add a candidate whose engine may be missing (OpenVINO); record why it was skipped."""
+    try:
+        candidates[name] = build()
+    except ImportError as err:
+        skipped[name] = str(err)
+        print(f"skipped {name}: {err}")
+
+
+def with_threads(candidate: speed.Candidate, threads: int) -> speed.Candidate:
+    """The same candidate, run with `threads` intra-op threads (restored after each call)."""
+    def run(*inputs):
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return candidate.fn(*inputs)
+        finally:
+            torch.set_num_threads(before)
+    return speed.Candidate(run, candidate.inputs, candidate.setup_s, candidate.watch, f"{threads} thread(s)")
+
+
+def minilm_batch1(model, tokenizer, folder: Path, quick: bool, skipped: dict) -> dict[str, speed.Candidate]:
+    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
+    bf16 = backends.eager(model, torch.bfloat16)
+    onnx_path, export_s = backends.onnx_file(model, inputs, backends.scratch_folder())
+    cands = {
+        "eager fp32": backends.eager(model),
+        "jit.trace": backends.traced(model, inputs),
+        "jit.trace+freeze": backends.traced(model, inputs, freeze=True),
+        "optimize_for_inference": backends.traced(model, inputs, optimize=True),
+        "onnxruntime fp32": backends.onnxruntime(onnx_path, setup_s=export_s),
+        "int8 dynamic": backends.int8_dynamic(model),
+        "eager autocast bf16": backends.eager(model, autocast=True),
+        "eager bf16": bf16,
+        "bf16 jit.trace+freeze": backends.traced(bf16.fn, inputs, freeze=True),
+    }
+    optional("openvino fp32", lambda: backends.openvino(model, inputs, bf16=False), cands, skipped)
+    optional("openvino bf16", lambda: backends.openvino(model, inputs, bf16=True), cands, skipped)
+    cands["compile fp32"] = backends.compiled(model, inputs)
+    cands["compile bf16"] = backends.compiled(bf16.fn, inputs, max_autotune=not quick, cpp_wrapper=not quick)
+    spec = {"model": "minilm", "batch": 1, "seq": 128, "autotune": not quick}
+    cands["aoti fp32"] = aoti({**spec, "dtype": "float32", "autotune": False}, folder)
+    cands["aoti bf16"] = aoti({**spec, "dtype": "bfloat16"}, folder)
+    return cands
+
+
+def minilm_batch8(model, tokenizer, folder: Path, quick: bool, skipped: dict) -> dict[str, speed.Candidate]:
+    one = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
+    eight = backends.sentence_inputs(tokenizer, backends.SENTENCES[:8])
+    bf16 = backends.eager(model, torch.bfloat16).fn
+    cands = {"eager fp32 b1": speed.Candidate(model, one), "eager fp32 b8": speed.Candidate(model, eight)}
+    frozen = backends.traced(bf16, eight, freeze=True)
+    cands["bf16 jit.trace+freeze b8"] = speed.Candidate(frozen.fn, eight, frozen.setup_s)
+    optional("openvino bf16 b8", lambda: backends.openvino(model, eight, bf16=True), cands, skipped)
+    if "openvino bf16 b8" in cands:
+        cands["openvino bf16 b8"].inputs = eight
+    aot = aoti({"model": "minilm", "dtype": "bfloat16", "batch": 8, "seq": 128, "autotune": not quick}, folder)
+    cands["aoti bf16 b8"] = speed.Candidate(aot.fn, eight, aot.setup_s, note=aot.note)
+    return cands
+
+
+def sweep_lengths(model, tokenizer, lengths, repeat: int) -> dict[str, list[dict]]:
+    """Eager fp32 vs bf16 trace+freeze and ONNX Runtime at several sequence lengths (batch 1)."""
+    out = {}
+    bf16 = backends.eager(model, torch.bfloat16).fn
+    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1], lengths[0])
+    onnx_path, _ = backends.onnx_file(model, inputs, backends.scratch_folder())  # dynamic axes: any length
+    session = backends.onnxruntime(onnx_path)
+    for seq in lengths:
+        inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1], seq)
+        cands = {"eager fp32": backends.eager(model), "bf16 jit.trace+freeze": backends.traced(bf16, inputs, freeze=True),
+                 "onnxruntime fp32": session}
+        out[str(seq)] = speed.compare(cands, inputs, repeat=repeat, progress=False).records()
+    return out
+
+
+def thread_scaling(model, tokenizer, aoti_bf16: speed.Candidate, repeat: int) -> list[dict]:
+    """1 vs 2 threads, interleaved, for eager fp32 and the AOTInductor bf16 package."""
+    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
+    base = backends.eager(model)
+    cands = {f"{name} {n}t": with_threads(c, n) for name, c in (("eager fp32", base), ("aoti bf16", aoti_bf16))
+             for n in (1, 2)}
+    return speed.compare(cands, inputs, repeat=repeat, progress=False).records()
+
+
+def bert_base(folder: Path, quick: bool, repeat: int, skipped: dict) -> speed.Comparison:
+    model, tokenizer = load("bert-base")
+    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
+    bf16 = backends.eager(model, torch.bfloat16)
+    onnx_path, export_s = backends.onnx_file(model, inputs, backends.scratch_folder())
+    cands = {"eager fp32": backends.eager(model), "jit.trace+freeze": backends.traced(model, inputs, freeze=True),
+             "onnxruntime fp32": backends.onnxruntime(onnx_path, setup_s=export_s), "eager bf16": bf16,
+             "bf16 jit.trace+freeze": backends.traced(bf16.fn, inputs, freeze=True)}
+    optional("openvino bf16", lambda: backends.openvino(model, inputs, bf16=True), cands, skipped)
+    cands["aoti bf16"] = aoti({"model": "bert-base", "dtype": "bfloat16", "batch": 1, "seq": 128,
+                               "autotune": not quick}, folder)
+    accuracy = backends.sentence_inputs(tokenizer, backends.SENTENCES)
+    return speed.compare(cands, inputs, accuracy_inputs=accuracy, repeat=repeat)
+
+
+def achieved(records: list[dict], config, seq: int = 128) -> dict[str, float]:
+    """GFLOP/s each path reached: encoder FLOPs per call / median seconds per call."""
+    return {r["name"]: backends.encoder_flops(config, r["samples"], seq) / (r["median_ms"] / 1e3) / 1e9 for r in records}
+
+
+def headline(batch1: speed.Comparison, batch8: speed.Comparison) -> dict:
+    """The targets, computed: fastest path with cosine >= 0.999 at batch 1 and per sample at batch 8."""
+    best1, best8 = batch1.best(0.999), batch8.best(0.999)
+    openvino = batch1.rows[[r.name for r in batch1.rows].index("openvino bf16")] if any(
+        r.name == "openvino bf16" for r in batch1.rows) else None
+    return {"best_batch1": best1.name, "best_batch1_speedup": best1.speedup, "best_batch1_cosine": best1.cosine,
+            "best_batch8": best8.name, "best_batch8_speedup_per_sample": best8.speedup,
+            "openvino_bf16_speedup": openvino.speedup if openvino else None,
+            "best_beats_openvino_bf16": (best1.speedup > openvino.speedup) if openvino else None}
+
+
+def plot(result: dict, path: Path) -> None:
+    """Three panels: batch-1 speedups, batch-8 per-sample speedups, achieved GFLOP/s vs measured peaks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(19, 6))
+    mini = result["minilm"]
+    speed.plot(speed.Comparison.from_records(mini["batch1"], "eager fp32"), axes[0], "MiniLM, batch 1 x 128")
+    speed.plot(speed.Comparison.from_records(mini["batch8"], "eager fp32 b1"), axes[1], "MiniLM, per sample, batch 8")
+    speed.roofline(mini["gflops"], result["peaks_gflops"], axes[2], "MiniLM batch 1: achieved vs matmul peak")
+    fig.suptitle(f"{result['provenance']['machine']}, {result['provenance']['threads']} threads, "
+                 f"{result['provenance']['date']}: {result['provenance']['command']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def keep_previous(json_path: Path, png_path: Path) -> None:
+    """Never lose earlier results: move existing files aside, named by when they were measured."""
+    if not json_path.exists():
+        return
+    stamp = json.loads(json_path.read_text()).get("provenance", {}).get("timestamp", time.strftime("%Y%m%dT%H%M%S"))
+    for path in (json_path, png_path):
+        kept = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
+        if path.exists() and not kept.exists():
+            path.rename(kept)
+            print(f"kept the previous {path.name} as {kept.name}")
+
+
+def run(quick: bool) -> dict:
+    repeat = 8 if quick else 40
+    skipped: dict[str, str] = {}
+    folder = backends.scratch_folder()
+    result = {"provenance": {**bench.provenance(COMMAND + (" --quick" if quick else "")),
+                             "timestamp": time.strftime("%Y%m%dT%H%M%S"), "load_average_before": os.getloadavg()},
+              "cpu": backends.cpu_features(), "bf16": backends.bf16_support()[1]}
+    result["peaks_gflops"] = {"fp32": backends.matmul_peak(torch.float32, 1024),
+                              "bf16": backends.matmul_peak(torch.bfloat16, 1024)}
+    model, tokenizer = load("minilm")
+    accuracy = backends.sentence_inputs(tokenizer, backends.SENTENCES)
+    print("MiniLM, batch 1 x 128: building every path (AOTInductor in subprocesses) ...")
+    cands1 = minilm_batch1(model, tokenizer, folder, quick, skipped)
+    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
+    batch1 = speed.compare(cands1, inputs, accuracy_inputs=accuracy, repeat=repeat)
+    print(batch1)
+    print("MiniLM, batch 8 ...")
+    batch8 = speed.compare(minilm_batch8(model, tokenizer, folder, quick, skipped), accuracy_inputs=accuracy, repeat=repeat)
+    print(batch8)
+    mini = {"batch1": batch1.records(), "batch8": batch8.records(),
+            "lengths": sweep_lengths(model, tokenizer, [32, 64, 128, 256], max(5, repeat // 2)),
+            "threads": thread_scaling(model, tokenizer, cands1["aoti bf16"], max(5, repeat // 2)),
+            "gflops": achieved(batch1.records(), model.config)}
+    result["minilm"] = {**mini, "headline": headline(batch1, batch8)}
+    print("BERT-base (config-built), batch 1 x 128 ...")
+    result["bert-base"] = {"batch1": bert_base(folder, quick, max(5, repeat // 2), skipped).records()}
+    result["skipped"] = skipped
+    result["provenance"]["load_average_after"] = os.getloadavg()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, no max-autotune: a smoke test")
+    parser.add_argument("--build-aoti", help=argparse.SUPPRESS)  # internal: one AOTInductor build per subprocess
+    args = parser.parse_args()
+    if args.build_aoti:
+        return build_aoti_child(json.loads(args.build_aoti))
+    start = time.perf_counter()
+    result = run(args.quick)
+    result["provenance"]["seconds"] = time.perf_counter() - start
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "backends-quick" if args.quick else "backends"
+    keep_previous(RESULTS / f"{name}.json", RESULTS / f"{name}.png")
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    plot(result, RESULTS / f"{name}.png")
+    print(json.dumps(result["minilm"]["headline"], indent=1))
+    print(f"wrote {RESULTS / name}.json and .png in {result['provenance']['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
