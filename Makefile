@@ -37,6 +37,7 @@ notebooks: install
 	$(TEST_ENV) $(PY) tools/run_notebooks.py $(or $(NB),notebooks/[0-9]*.ipynb)
 
 bench: install
+	$(PY) -m pip install --quiet -r envs/bench.txt || echo "envs/bench.txt (OpenVINO) did not install: its benchmark rows will be skipped"
 	@ls benchmarks/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
 	for script in benchmarks/*.py; do $(TEST_ENV) $(PY) $$script || exit 1; done
 
