@@ -2,8 +2,8 @@
 
 Introduced in notebook 08. The C++ program `cpp/run_model.cpp` links the LibTorch that ships inside the
 installed torch wheel (no separate download). `build()` compiles it once into `cpp/build/` (`make cpp`
-does the same); `write_tensors`/`read_tensors` speak its plain-text tensor format; `run()` calls it and
-returns its outputs and the timings of its own warm-up-then-repeat loop.
+does the same); `write_inputs`, `write_tensors` and `read_tensors` speak its plain-text tensor format; `run()`
+calls it and returns its outputs and the timings of its own warm-up-then-repeat loop.
 
 The tensor-text format (also described in cpp/tensor_text.hpp):
 
@@ -37,6 +37,7 @@ SOURCE_DIR = ROOT / "cpp"
 BUILD_DIR = SOURCE_DIR / "build"
 FORMAT_LINE = "# tensor-text v1"
 DTYPES = {torch.int64: "int64", torch.float32: "float32"}
+INPUT_NAMES = ("input_ids", "attention_mask")  # what run_model feeds the model, in this order
 
 
 class BuildError(RuntimeError):
@@ -75,6 +76,15 @@ def write_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_inputs(path: str | os.PathLike, inputs: Mapping[str, torch.Tensor], *, overwrite: bool = False) -> Path:
+    """Write the two tensors run_model reads, input_ids and attention_mask, from a tokenizer's output."""
+    missing = [name for name in INPUT_NAMES if name not in inputs]
+    if missing:
+        raise KeyError(f"inputs has no {', '.join(missing)}: pass the tokenizer's output "
+                       "(tokenizer(texts, padding=True, return_tensors='pt')) or a dict with both")
+    return write_tensors(path, {name: inputs[name] for name in INPUT_NAMES}, overwrite=overwrite)
 
 
 def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:

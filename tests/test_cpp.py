@@ -20,7 +20,7 @@ def minilm_files(tmp_path_factory, traced_minilm, example):
     """A folder holding the traced MiniLM (model.pt) and its inputs (inputs.txt, 3 sentences)."""
     folder = tmp_path_factory.mktemp("cpp_minilm")
     tracing.save(traced_minilm, folder / "model.pt", example)
-    cpp.write_tensors(folder / "inputs.txt", {"input_ids": example[0], "attention_mask": example[1]})
+    write_inputs(folder, *example)
     return folder
 
 
@@ -37,7 +37,7 @@ def tiny_pt2(tmp_path_factory):
 
 
 def write_inputs(folder, ids, mask, name="inputs.txt"):
-    return cpp.write_tensors(folder / name, {"input_ids": ids, "attention_mask": mask})
+    return cpp.write_inputs(folder / name, {"input_ids": ids, "attention_mask": mask})
 
 
 def test_tensor_text_round_trips_exactly(tmp_path):
@@ -53,6 +53,14 @@ def test_write_tensors_refuses_what_it_cannot_write(tmp_path):
         cpp.write_tensors(tmp_path / "t.txt", {"x": torch.zeros(2, dtype=torch.float16)})
     with pytest.raises(ValueError, match="every dimension >= 1"):
         cpp.write_tensors(tmp_path / "t.txt", {"x": torch.zeros(2, 0)})
+
+
+def test_write_inputs_takes_a_tokenizer_output(minilm, tmp_path):
+    encoding = minilm[1](["Two sentences here.", "And one more."], padding=True, return_tensors="pt")
+    back = cpp.read_tensors(cpp.write_inputs(tmp_path / "in.txt", encoding))
+    assert list(back) == ["input_ids", "attention_mask"] and torch.equal(back["input_ids"], encoding["input_ids"])
+    with pytest.raises(KeyError, match="no attention_mask"):
+        cpp.write_inputs(tmp_path / "other.txt", {"input_ids": encoding["input_ids"]})
 
 
 def test_write_tensors_refuses_to_overwrite(tmp_path):
