@@ -68,6 +68,7 @@ def test_minilm_package_equals_eager_inside_the_range(minilm, minilm_package):
 def test_manifest_names_inputs_in_call_order_for_cpp(minilm_package):
     path, manifest = minilm_package
     assert json.loads(tracing.manifest_path(path).read_text()) == manifest
+    assert sorted(p.name for p in path.parent.iterdir()) == ["minilm.pt2", "minilm.pt2.json", "minilm.pt2.program"]
     assert manifest["bytes"] == path.stat().st_size and manifest["sha256"] == tracing.sha256(path)
     assert [t["name"] for t in manifest["inputs"]] == ["input_ids", "attention_mask"] and manifest["call"] == "positional"
     assert manifest["settings"] == {"dtype": None, "freezing": True, "max_autotune": False}
