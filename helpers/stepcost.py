@@ -63,5 +63,6 @@ def plot_steps(positions: list[int], timings: dict[str, list[bench.Timing]], tit
         ax.errorbar(positions, median, yerr=spread, marker="o", capsize=3, label=kind)
     ax.set(xscale="log", xlabel="position being generated", ylabel="ms per step", title=title)
     ax.set_xticks(positions, [str(p) for p in positions])
+    ax.minorticks_off()
     ax.legend()
     fig.tight_layout()

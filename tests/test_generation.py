@@ -220,10 +220,11 @@ def test_each_marian_trap_breaks_equality(marian):
     """Drop forced EOS, or the final_logits_bias, and the loop stops matching generate()."""
     model, traced = marian
     cases = generation.random_cases(8, VOCAB, seed=3, max_new_tokens=10)
-    assert generation.agreement(traced, model, cases) == (8, 8)
+    expected = generation.references(model, cases)
+    assert generation.agreement(traced, cases, expected) == (8, 8)
     no_forced_eos = dataclasses.replace(traced.rules, forced_eos=[])
     assert generation.agreement(generation.TracedSeq2Seq(traced.modules, no_forced_eos, traced.settings),
-                                model, cases)[0] < 8
+                                cases, expected)[0] < 8
     states = traced.modules["encoder.pt"](*traced.examples()["encoder.pt"])
     example = (torch.zeros(2, 16, dtype=torch.long), states.expand(2, -1, -1), torch.ones(2, 12, dtype=torch.long),
                torch.tensor([1]))
@@ -232,16 +233,32 @@ def test_each_marian_trap_breaks_equality(marian):
         no_bias = torch.jit.trace(decoders.Seq2SeqStep(model, with_bias=False), example)
     modules = {**traced.modules, "decoder_step.pt": no_bias}
     assert generation.agreement(generation.TracedSeq2Seq(modules, traced.rules, traced.settings),
-                                model, cases)[0] < 8
+                                cases, expected)[0] < 8
 
 
 def test_gpt2_without_position_ids_breaks_on_left_padding(gpt2):
     model, traced = gpt2
     cases = generation.random_cases(8, VOCAB, seed=4, max_new_tokens=4)[::2]  # the left-padded ones
-    assert generation.agreement(traced, model, cases) == (4, 4)
+    expected = generation.references(model, cases)
+    assert generation.agreement(traced, cases, expected) == (4, 4)
     example = (torch.zeros(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long), torch.tensor([1]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         no_positions = torch.jit.trace(decoders.CausalStep(model, with_positions=False), example)
     variant = generation.TracedCausalLM({"step.pt": no_positions}, traced.rules, traced.settings)
-    assert generation.agreement(variant, model, cases)[0] < 4
+    assert generation.agreement(variant, cases, expected)[0] < 4
+
+
+def test_load_generator_falls_back_offline_and_loads_a_local_checkpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model, tokenizer = generators.load_generator("Helsinki-NLP/opus-mt-en-de")
+    assert "is not cached and the hub is unreachable" in capsys.readouterr().out
+    assert type(model).__name__ == "MarianMTModel" and model.generation_config.forced_eos_token_id == tokenizer.sep_token_id
+    gpt = generators.tiny_causal_lm("gpt2", VOCAB)
+    gpt.save_pretrained(tmp_path / "gpt")
+    tokenizer.save_pretrained(tmp_path / "gpt")  # a stand-in for a real checkpoint folder
+    loaded, loaded_tokenizer = generators.load_generator(str(tmp_path / "gpt"), fallback="gpt2")
+    assert "from a local folder" in capsys.readouterr().out
+    assert loaded_tokenizer.padding_side == "left" and torch.equal(loaded.lm_head.weight, gpt.lm_head.weight)
+    with pytest.raises(ValueError, match="fallback='opt' is not one of"):
+        generators.load_generator("facebook/opt-125m", fallback="opt")
