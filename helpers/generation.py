@@ -68,11 +68,13 @@ def check_step(step: torch.nn.Module, inputs: tuple, expected: torch.Tensor, ato
         )
 
 
-def trace_checked(module: torch.nn.Module, inputs: tuple, checks: list[tuple]) -> torch.jit.ScriptModule:
+def trace_checked(module: torch.nn.Module, inputs: tuple, checks: list[tuple] | None = None
+                  ) -> torch.jit.ScriptModule:
     """`tracing.trace` with the tracer's warnings hidden, because the trace is checked instead.
 
-    The warnings say that a shape test became a constant (notebook 07 shows them once). `checks` re-traces at
-    another batch size and position and compares, and `check_step` compares with the model itself.
+    The warnings say that a shape test became a constant (notebook 07 shows them once). `from_model` passes
+    `checks` (a re-trace at another batch size and position, compared) and then compares the step with the
+    model itself (`check_step`).
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
@@ -265,13 +267,17 @@ def random_cases(count: int, vocab: int, seed: int = 0, max_new_tokens: int = 14
     return cases
 
 
-def agreement(generator: TracedGenerator, model: PreTrainedModel, cases: list) -> tuple[int, int]:
-    """(equal, total): for how many cases `generator.generate` returns exactly what `model.generate` does."""
+def references(model: PreTrainedModel, cases: list) -> list[torch.Tensor]:
+    """What `model.generate(num_beams=1, do_sample=False, max_new_tokens=n)` returns for each case."""
+    with torch.no_grad():
+        return [model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new, num_beams=1,
+                               do_sample=False) for ids, mask, new in cases]
+
+
+def agreement(generator: TracedGenerator, cases: list, expected: list[torch.Tensor]) -> tuple[int, int]:
+    """(equal, total): for how many cases `generator.generate` returns exactly the `expected` output."""
     equal = 0
-    for ids, mask, new in cases:
-        with torch.no_grad():
-            expected = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new,
-                                      num_beams=1, do_sample=False)
+    for (ids, mask, new), want in zip(cases, expected, strict=True):
         got = generator.generate(ids, mask, new)
-        equal += got.shape == expected.shape and torch.equal(got, expected)
+        equal += got.shape == want.shape and torch.equal(got, want)
     return equal, len(cases)
