@@ -119,29 +119,18 @@ def hub_source(name: str) -> tuple[str, bool, str] | None:
     return None
 
 
-def load_generator(name: str = TRANSLATOR, fallback: str = "marian"
-                   ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """(model, tokenizer): the real checkpoint when cached or the hub answers, else a tiny `fallback` model.
+def tiny_stand_in(family: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A tiny random `family` model on the shipped MiniLM tokenizer ([PAD] pads and starts, [SEP] ends)."""
+    causal = family in CAUSAL
+    tokenizer = shipped_tokenizer("left" if causal else "right")
+    build = tiny_causal_lm if causal else tiny_seq2seq
+    model = build(family, tokenizer.vocab_size, pad=tokenizer.pad_token_id, eos=tokenizer.sep_token_id,
+                  **FALLBACK.get(family, {}))
+    return model, tokenizer
 
-    The fallback uses the shipped MiniLM tokenizer ([PAD] pads and starts decoding, [SEP] ends), so its
-    token ids decode to words; its weights are random, so its outputs are not translations. Prints one line
-    saying which it loaded. Decoder-only tokenizers pad on the left, as `generate` expects.
-    """
-    if fallback not in SIZES:
-        raise ValueError(f"fallback={fallback!r} is not one of {sorted(SIZES)}")
-    found = hub_source(name)
-    causal = fallback in CAUSAL
-    if found is None:
-        tokenizer = shipped_tokenizer("left" if causal else "right")
-        vocab, pad, eos = tokenizer.vocab_size, tokenizer.pad_token_id, tokenizer.sep_token_id
-        if causal:
-            model = tiny_causal_lm(fallback, vocab, pad=pad, eos=eos, **FALLBACK.get(fallback, {}))
-        else:
-            model = tiny_seq2seq(fallback, vocab, pad=pad, eos=eos, **FALLBACK.get(fallback, {}))
-        print(f"loaded a tiny random {type(model).__name__} ({sum(p.numel() for p in model.parameters()):,} "
-              f"parameters) with the shipped MiniLM tokenizer: {name} is not cached and the hub is unreachable")
-        return model, tokenizer
-    source, local, where = found
+
+def from_checkpoint(source: str, local: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A real checkpoint and its tokenizer, in eval mode; decoder-only ones pad on the left, as generate expects."""
     level = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     try:
@@ -156,6 +145,24 @@ def load_generator(name: str = TRANSLATOR, fallback: str = "marian"
         if tokenizer.pad_token is None:  # GPT-2 has none: pad with EOS, as generate() does
             tokenizer.pad_token = tokenizer.eos_token
             model.generation_config.pad_token_id = tokenizer.eos_token_id
-    print(f"loaded {name} from {where}: {type(model).__name__}, {sum(p.numel() for p in model.parameters()):,} "
-          "parameters")
+    return model, tokenizer
+
+
+def load_generator(name: str = TRANSLATOR, fallback: str = "marian"
+                   ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """(model, tokenizer): the real checkpoint when cached or the hub answers, else a tiny `fallback` model.
+
+    The tiny stand-in's weights are random, so its outputs are not translations; its MiniLM tokenizer makes
+    its token ids read as words. Prints one line saying which was loaded.
+    """
+    if fallback not in SIZES:
+        raise ValueError(f"fallback={fallback!r} is not one of {sorted(SIZES)}")
+    found = hub_source(name)
+    if found is None:
+        model, tokenizer = tiny_stand_in(fallback)
+        print(f"loaded a tiny random {type(model).__name__} ({model.num_parameters():,} parameters) with the "
+              f"shipped MiniLM tokenizer: {name} is not cached and the hub is unreachable")
+        return model, tokenizer
+    model, tokenizer = from_checkpoint(*found[:2])
+    print(f"loaded {name} from {found[2]}: {type(model).__name__}, {model.num_parameters():,} parameters")
     return model, tokenizer
