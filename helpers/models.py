@@ -53,13 +53,14 @@ def hub_reachable(timeout: float = 2.0) -> bool:
 
 
 def check_transformers_4(torchscript: bool) -> None:
-    """Refuse `torchscript=True` on transformers 5, which silently ignores the flag."""
+    """Refuse `torchscript=True` on transformers 5, which removed the flag (a config keeps it and ignores it)."""
     major = int(transformers.__version__.split(".")[0])
     if torchscript and major >= 5:
         raise RuntimeError(
-            f"transformers {transformers.__version__} ignores torchscript=True: outputs stay dicts and "
-            "weights stay tied. Install the course pins (`pip install -r requirements.txt`, "
-            "transformers==4.57.6) or, on 5.x, pass return_dict=False and see notebook 06."
+            f"transformers {transformers.__version__} has no torchscript=True: from_pretrained rejects it, a "
+            "config ignores it (outputs stay dicts, weights stay tied). Install the course pins "
+            "(`pip install -r requirements.txt`, transformers==4.57.6) or, on 5.x, pass return_dict=False "
+            "and see notebook 06."
         )
 
 
