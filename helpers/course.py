@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import platform
 import random
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +25,17 @@ def setup(seed: int = 0) -> None:
         f"python {'.'.join(platform.python_version_tuple()[:2])} | torch {torch.__version__} | "
         f"transformers {transformers.__version__} | seed {seed}"
     )
+
+
+def workdir(prefix: str) -> Path:
+    """A fresh scratch folder for a notebook's files, removed when the kernel exits.
+
+    Notebooks save models here rather than beside themselves, so re-running never meets (or overwrites) an
+    earlier run's files, and repeated runs don't fill the disk.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def check(answer: Any, test: Callable[[Any], bool], hint: str) -> bool | None:

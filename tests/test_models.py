@@ -94,3 +94,4 @@ def test_mean_pool_matches_sentence_transformers(minilm):
         ours = models.mean_pool(model(inputs["input_ids"], inputs["attention_mask"])[0], inputs["attention_mask"])
     reference = SentenceTransformer(str(models.shipped_model_path()), device="cpu").encode(sentences, convert_to_tensor=True)
     assert torch.allclose(ours, reference, atol=1e-5)
+
