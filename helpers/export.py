@@ -4,7 +4,8 @@ Introduced in notebook 06. `export_program` captures a model with a dynamic batc
 `package` compiles it ahead of time into a `.pt2` (kernels and weights in a shared library, loaded from Python by
 `torch._inductor.aoti_load_package`, from C++ by `torch::inductor::AOTIModelPackageLoader`) plus a manifest beside
 it, as `tracing.save` does; `load_package` checks the file against its manifest and returns a callable that
-refuses shapes outside the exported range, which the compiled code itself does not check.
+refuses shapes outside the exported range, which the compiled code itself does not check (cpp/run_model checks
+them from the metadata `package` stores inside the `.pt2`).
 """
 
 from __future__ import annotations
@@ -177,14 +178,22 @@ def _with_dtype(program: ExportedProgram, dtype: torch.dtype | None) -> Exported
 
 
 def build_settings(dtype: torch.dtype | None, freeze: bool, max_autotune: bool) -> dict[str, Any]:
-    """How a package was built, as its manifest records it."""
+    """How a package was built, as its manifest records it: the dtype and the options `_compile` gives Inductor.
+
+    `check_lowerbound` is always False. AOTInductor's own input check (on only when AOTI_RUNTIME_CHECK_INPUTS=1,
+    as cpp/run_model sets it) assumes every dynamic dim is >= 2, as export does while compiling, so it refused a
+    batch of 1 that the compiled code computes correctly. Off, it checks upper bounds only; `check_inputs` (Python)
+    and run_model (C++, from the package's metadata) check the full exported range before every call.
+    """
     name = str(dtype).removeprefix("torch.") if dtype else None
-    return {"dtype": name, "freezing": freeze, "max_autotune": max_autotune}
+    return {"dtype": name, "freezing": freeze, "max_autotune": max_autotune, "check_lowerbound": False}
 
 
-def _compile(program: ExportedProgram, path: Path, options: dict[str, Any]) -> tuple[float, str]:
+def _compile(program: ExportedProgram, path: Path, settings: dict[str, Any]) -> tuple[float, str]:
     """Run AOTInductor; return (seconds it took, the CPU instruction set its kernels were compiled for)."""
     sig = signature(program)
+    options = {"freezing": settings["freezing"], "max_autotune": settings["max_autotune"],
+               "aot_inductor.check_lowerbound": settings["check_lowerbound"]}
     metadata = {  # strings inside the .pt2: C++ reads them with AOTIModelPackageLoader::get_metadata()
         "course.inputs": ";".join(f"{t['name']}[{','.join(map(str, t['dims']))}]:{t['dtype']}" for t in sig["inputs"]),
         "course.dims": ";".join(f"{name}={lo}..{hi}" for name, (lo, hi) in sig["dims"].items()),
@@ -232,11 +241,12 @@ def package(
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))  # same disk: renames are atomic
     tmp = staging / path.name  # the archive's root folder is named after the file
     try:
-        seconds, isa = _compile(program, tmp, {"freezing": freeze, "max_autotune": max_autotune})
+        settings = build_settings(dtype, freeze, max_autotune)
+        seconds, isa = _compile(program, tmp, settings)
         weights = sorted({str(t.dtype)[len("torch."):] for t in program.state_dict.values() if t.is_floating_point()})
         manifest = {
             "format": MANIFEST_FORMAT, "file": path.name, "bytes": tmp.stat().st_size, "sha256": tracing.sha256(tmp),
-            **signature(program), "dtype": "+".join(weights), "settings": build_settings(dtype, freeze, max_autotune),
+            **signature(program), "dtype": "+".join(weights), "settings": settings,
             "cpu_isa": isa, "compile_seconds": round(seconds, 1), "built": dt.date.today().isoformat(),
             "versions": tracing.versions(),
         }

@@ -71,7 +71,7 @@ def test_manifest_names_inputs_in_call_order_for_cpp(minilm_package):
     assert sorted(p.name for p in path.parent.iterdir()) == ["minilm.pt2", "minilm.pt2.json", "minilm.pt2.program"]
     assert manifest["bytes"] == path.stat().st_size and manifest["sha256"] == tracing.sha256(path)
     assert [t["name"] for t in manifest["inputs"]] == ["input_ids", "attention_mask"] and manifest["call"] == "positional"
-    assert manifest["settings"] == {"dtype": None, "freezing": True, "max_autotune": False}
+    assert manifest["settings"] == {"dtype": None, "freezing": True, "max_autotune": False, "check_lowerbound": False}
     metadata = export.load_package(path).runner.get_metadata()  # what AOTIModelPackageLoader::get_metadata() returns
     assert metadata["course.inputs"] == "input_ids[batch,seq]:int64;attention_mask[batch,seq]:int64"
     assert metadata["course.dims"] == "batch=1..64;seq=2..512"
