@@ -43,14 +43,24 @@ def step_functions(model: PreTrainedModel, traced: TracedCausalLM, ids: torch.Te
 
 
 def measure_steps(model: PreTrainedModel, traced: TracedCausalLM, positions: list[int], batch: int = 1,
-                  warmup: int = 2, repeat: int = 5) -> dict[str, list[bench.Timing]]:
-    """Median step time of each kind at each position: {kind: [Timing per position]}."""
+                  warmup: int = 2, repeat: int = 5, threads: int = 1) -> dict[str, list[bench.Timing]]:
+    """Step time of each kind at each position, on `threads` threads: {kind: [Timing per position]}.
+
+    One thread by default: when other processes share the cores, a two-thread kernel waits for whichever
+    thread was descheduled, and the many small ops of an eager step swung several-fold from run to run on
+    the course's 2-core machine. Notebook 05 measures what a second thread buys.
+    """
     ids = torch.randint(0, model.config.vocab_size, (batch, traced.max_length),
                         generator=torch.Generator().manual_seed(0))
     timings: dict[str, list[bench.Timing]] = {kind: [] for kind in KINDS}
-    for position in positions:
-        for kind, step in step_functions(model, traced, ids, position).items():
-            timings[kind].append(bench.measure(step, warmup=warmup, repeat=repeat))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for position in positions:
+            for kind, step in step_functions(model, traced, ids, position).items():
+                timings[kind].append(bench.measure(step, warmup=warmup, repeat=repeat))
+    finally:
+        torch.set_num_threads(before)
     return timings
 
 
