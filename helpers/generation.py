@@ -31,6 +31,8 @@ def position_limit(model: PreTrainedModel) -> int | None:
 
 def check_positions(model: PreTrainedModel, length: int, what: str) -> None:
     """Refuse to trace at a length the model has no positions for (its embedding lookup would fail)."""
+    if length < 2:
+        raise ValueError(f"{what}={length}: trace with at least 2 positions (a start token and one new token)")
     limit = position_limit(model)
     if limit is not None and length > limit:
         raise ValueError(
@@ -144,15 +146,17 @@ class TracedSeq2Seq(TracedGenerator):
         check_positions(model, max_length, "max_length")
         check_positions(model, source, "max_source_length")
         rules = GreedyRules.from_config(model.generation_config, encoder_decoder=True)
-        settings = {"max_length": max_length, "max_source_length": source, "hidden_size": model.config.d_model}
+        settings = {"max_length": max_length, "max_source_length": source, "hidden_size": model.config.hidden_size}
         ids, mask = example_ids(model.config.vocab_size, 2, source)
         encoder = trace_checked(decoders.Encoder(model), (ids, mask), [example_ids(7, 3, source)])
         tokens = example_ids(model.config.vocab_size, 2, max_length, seed=1)[0]
-        inputs = (tokens, encoder(ids, mask), mask, torch.tensor([3]))
+        position = min(3, max_length - 1)
+        inputs = (tokens, encoder(ids, mask), mask, torch.tensor([position]))
         other = (example_ids(7, 3, max_length)[0], encoder(*example_ids(7, 3, source)), example_ids(7, 3, source)[1])
         step = trace_checked(decoders.Seq2SeqStep(model), inputs, [(*other, torch.tensor([0]))])
         with torch.no_grad():
-            out = model(input_ids=ids, attention_mask=mask, decoder_input_ids=tokens[:, :4], use_cache=False)
+            out = model(input_ids=ids, attention_mask=mask, decoder_input_ids=tokens[:, :position + 1],
+                        use_cache=False)
         check_step(step, inputs, out.logits[:, -1])
         return cls({"encoder.pt": encoder, "decoder_step.pt": step}, rules, settings)
 
@@ -214,10 +218,11 @@ class TracedCausalLM(TracedGenerator):
         rules = GreedyRules.from_config(model.generation_config, encoder_decoder=False)
         ids = example_ids(model.config.vocab_size, 2, max_length)[0]
         mask = torch.ones_like(ids)
-        inputs = (ids, mask, torch.tensor([5]))
+        position = min(5, max_length - 1)
+        inputs = (ids, mask, torch.tensor([position]))
         step = trace_checked(decoders.CausalStep(model), inputs, [(*example_ids(7, 3, max_length), torch.tensor([0]))])
         with torch.no_grad():
-            out = model(input_ids=ids[:, :6], attention_mask=mask[:, :6], use_cache=False)
+            out = model(input_ids=ids[:, :position + 1], attention_mask=mask[:, :position + 1], use_cache=False)
         check_step(step, inputs, out.logits[:, -1])
         return cls({"step.pt": step}, rules, {"max_length": max_length})
 

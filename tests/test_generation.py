@@ -140,6 +140,15 @@ def test_lengths_past_the_models_positions_are_clear_errors():
         generation.TracedSeq2Seq.from_model(model, max_length=16, max_source_length=80)
     with pytest.raises(ValueError, match="max_length=100 is beyond the model's 64 positions"):
         generation.TracedCausalLM.from_model(generators.tiny_causal_lm("gpt2", VOCAB), max_length=100)
+    with pytest.raises(ValueError, match="max_length=1: trace with at least 2 positions"):
+        generation.TracedSeq2Seq.from_model(model, max_length=1)
+
+
+def test_short_traces_work_at_their_limits():
+    model = generators.tiny_causal_lm("llama", VOCAB)
+    traced = generation.TracedCausalLM.from_model(model, max_length=4)
+    ids, mask = torch.tensor([[9, 8, 7]]), torch.ones(1, 3, dtype=torch.long)
+    assert torch.equal(traced.generate(ids, mask, 1), reference(model, ids, mask, 1))
 
 
 def test_the_raw_decoder_past_its_positions_fails_obscurely():
