@@ -31,7 +31,7 @@ from helpers import backends, bench, models, speed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-COMMAND = "make bench  (.venv/bin/python benchmarks/backends.py)"
+COMMAND = "make bench  (.venv/bin/python benchmarks/backends.py{})"
 
 
 def load(name: str):
@@ -123,7 +123,7 @@ def minilm_batch8(model, tokenizer, folder: Path, quick: bool, skipped: dict) ->
     optional("openvino bf16 b8", lambda: backends.openvino(model, eight, bf16=True), cands, skipped)
     if "openvino bf16 b8" in cands:
         cands["openvino bf16 b8"].inputs = eight
-    aot = aoti({"model": "minilm", "dtype": "bfloat16", "batch": 8, "seq": 128, "autotune": not quick}, folder)
+    aot = aoti({"model": "minilm", "dtype": "bfloat16", "batch": 8, "seq": 128, "autotune": False}, folder)
     cands["aoti bf16 b8"] = speed.Candidate(aot.fn, eight, aot.setup_s, note=aot.note)
     return cands
 
@@ -174,8 +174,9 @@ def achieved(records: list[dict], config, seq: int = 128) -> dict[str, float]:
 
 
 def headline(batch1: speed.Comparison, batch8: speed.Comparison) -> dict:
-    """The targets, computed: fastest path with cosine >= 0.999 at batch 1 and per sample at batch 8."""
-    best1, best8 = batch1.best(0.999), batch8.best(0.999)
+    """The targets, computed: fastest path the course teaches (OpenVINO is the peer it is measured against,
+    not one of them) with cosine >= 0.999, at batch 1 and per sample at batch 8."""
+    best1, best8 = batch1.best(0.999, skip=("openvino",)), batch8.best(0.999, skip=("openvino",))
     openvino = batch1.rows[[r.name for r in batch1.rows].index("openvino bf16")] if any(
         r.name == "openvino bf16" for r in batch1.rows) else None
     return {"best_batch1": best1.name, "best_batch1_speedup": best1.speedup, "best_batch1_cosine": best1.cosine,
@@ -225,17 +226,18 @@ def update_readme(result: dict) -> None:
     line = (f"Notebook 05's benchmark: fastest path with cosine >= 0.999 on MiniLM, batch 1 x 128: "
             f"**{head['best_batch1']}, {head['best_batch1_speedup']:.2f}x** eager fp32; per sample at batch 8: "
             f"{head['best_batch8']}, {head['best_batch8_speedup_per_sample']:.2f}x{openvino} "
-            f"({prov['machine']}, {prov['threads']} threads, load average {prov['load_average_before'][0]:.1f}, "
+            f"({prov['machine']}, {prov['threads']} thread{'s' if prov['threads'] != 1 else ''}, load average {prov['load_average_before'][0]:.1f}, "
             f"{prov['date']}, `{prov['command']}`).")
     before, rest = text.split(start, 1)
     readme.write_text(f"{before}{start}\n{line}\n{end}{rest.split(end, 1)[1]}")
 
 
 def run(quick: bool) -> dict:
-    repeat = 8 if quick else 40
+    repeat = 8 if quick else 30
     skipped: dict[str, str] = {}
     folder = backends.scratch_folder()
-    result = {"provenance": {**bench.provenance(COMMAND + (" --quick" if quick else "")),
+    flags = (" --quick" if quick else "") + (f" --threads {torch.get_num_threads()}" if torch.get_num_threads() != os.cpu_count() else "")
+    result = {"provenance": {**bench.provenance(COMMAND.format(flags)),
                              "timestamp": time.strftime("%Y%m%dT%H%M%S"), "load_average_before": os.getloadavg()},
               "cpu": backends.cpu_features(), "bf16": backends.bf16_support()[1]}
     busy = os.getloadavg()[0]
@@ -262,6 +264,8 @@ def run(quick: bool) -> dict:
     print("BERT-base (config-built), batch 1 x 128 ...")
     result["bert-base"] = {"batch1": bert_base(folder, quick, max(5, repeat // 2), skipped).records()}
     result["skipped"] = skipped
+    for dtype, name in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):  # again at the end: keep the best
+        result["peaks_gflops"][name] = max(result["peaks_gflops"][name], backends.matmul_peak(dtype, 1024))
     result["provenance"]["load_average_after"] = os.getloadavg()
     return result
 
@@ -269,10 +273,13 @@ def run(quick: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no max-autotune: a smoke test")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="intra-op threads (default: all cores); 1 is steadier on a machine shared with other work")
     parser.add_argument("--build-aoti", help=argparse.SUPPRESS)  # internal: one AOTInductor build per subprocess
     args = parser.parse_args()
     if args.build_aoti:
         return build_aoti_child(json.loads(args.build_aoti))
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     result = run(args.quick)
     result["provenance"]["seconds"] = time.perf_counter() - start

@@ -97,9 +97,11 @@ class Comparison:
     def __getitem__(self, name: str) -> Row:
         return self._by_name[name]
 
-    def best(self, min_cosine: float = 0.999) -> Row:
-        """The fastest row per sample that passed the guard and kept cosine >= `min_cosine`."""
-        fair = [r for r in self.rows if r.status == "ok" and (r.cosine is None or r.cosine >= min_cosine)]
+    def best(self, min_cosine: float = 0.999, skip: tuple[str, ...] = ()) -> Row:
+        """The fastest row per sample that passed the guard, kept cosine >= `min_cosine` and whose name
+        does not start with any prefix in `skip` (e.g. a peer engine measured for reference)."""
+        fair = [r for r in self.rows if r.status == "ok" and (r.cosine is None or r.cosine >= min_cosine)
+                and not any(r.name.startswith(prefix) for prefix in skip)]
         if not fair:
             raise ValueError(f"no candidate passed the guard with cosine >= {min_cosine}: relax it or fix a path")
         return max(fair, key=lambda r: r.speedup)
@@ -289,12 +291,11 @@ def roofline(achieved: Mapping[str, float], peaks: Mapping[str, float], ax: Any 
     """Achieved GFLOP/s per path (bars) under the machine's measured matmul peaks (dashed lines)."""
     import matplotlib.pyplot as plt
 
-    ax = ax or plt.subplots(figsize=(7, 3))[1]
-    ax.bar(list(achieved), list(achieved.values()), color="tab:green")
+    ax = ax or plt.subplots(figsize=(7, 0.3 * len(achieved) + 1.2))[1]
+    ax.barh(list(achieved)[::-1], list(achieved.values())[::-1], color="tab:green")
     for (label, peak), colour in zip(peaks.items(), ["tab:red", "tab:purple", "tab:orange"]):
-        ax.axhline(peak, ls="--", color=colour, label=f"{label} peak {peak:.0f} GFLOP/s")
-    ax.set_ylabel("GFLOP/s")
-    ax.tick_params(axis="x", rotation=30)
-    ax.legend(fontsize=8)
+        ax.axvline(peak, ls="--", color=colour, label=f"{label} matmul peak {peak:.0f} GFLOP/s")
+    ax.set_xlabel("GFLOP/s achieved (encoder FLOPs / median time)")
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title)
     return ax
