@@ -3,10 +3,11 @@
 //   run_model MODEL INPUTS OUTPUTS [--warmup N] [--repeat N] [--threads N] [--overwrite]
 //
 // MODEL is a TorchScript file (torch.jit.save, loaded with torch::jit::load) or, if it ends in .pt2, an
-// AOTInductor package (torch._inductor.aoti_compile_and_package, loaded with AOTIModelPackageLoader).
-// INPUTS is a tensor-text file (tensor_text.hpp) holding input_ids and attention_mask, int64,
-// [batch, sequence]; the outputs go to OUTPUTS as output_0, output_1, ... Exit codes: 0 ok, 2 bad
-// command line or input file, 1 the model could not be loaded or run. Errors go to stderr as "error: ...".
+// AOTInductor package (helpers.export.package, loaded with AOTIModelPackageLoader). INPUTS is a tensor-text
+// file (tensor_text.hpp) holding input_ids and attention_mask, int64, [batch, sequence]; a .pt2's inputs are
+// checked against the shapes its metadata says it serves (package_check.hpp) before it runs. The outputs go
+// to OUTPUTS as output_0, output_1, ... Exit codes: 0 ok, 2 bad command line or input file (a shape the
+// package does not serve included), 1 the model could not be loaded or run. Errors go to stderr as "error: ...".
 #include <ATen/Parallel.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
@@ -22,11 +23,11 @@
 #include <string>
 #include <vector>
 
+#include "package_check.hpp"
 #include "tensor_text.hpp"
 
 namespace fs = std::filesystem;
 using Tensors = std::vector<torch::Tensor>;
-using Model = std::function<Tensors(const Tensors&)>;
 
 // Bad command line or input: exit code 2 and a message that says what to change.
 struct UsageError : std::runtime_error {
@@ -76,7 +77,7 @@ Options parse_args(int argc, char** argv) {
   opt.model = positional[0], opt.inputs = positional[1], opt.outputs = positional[2];
   if (!fs::exists(opt.model)) {
     throw UsageError("model file " + opt.model.string() + " does not exist: save one from Python first "
-                     "(tracing.save for .pt, torch._inductor.aoti_compile_and_package for .pt2)");
+                     "(tracing.save for .pt, export.package for .pt2)");
   }
   if (fs::exists(opt.outputs) && !opt.overwrite) {
     throw UsageError("output file " + opt.outputs.string() + " already exists: choose another name, or pass "
@@ -124,6 +125,29 @@ Tensors read_inputs(const fs::path& path) {
 
 // ---- the model: TorchScript or AOTInductor behind one signature ----
 
+// A loaded model. `arrange` checks the inputs against what the model serves and puts them in its call order
+// (throwing package_check::ShapeError), once before any call; `forward` runs it. `serves` says what a .pt2 is
+// checked against; a TorchScript file has no such record, and its inputs go in as they are.
+struct Model {
+  std::function<Tensors(const Tensors&)> arrange = [](const Tensors& inputs) { return inputs; };
+  std::function<Tensors(const Tensors&)> forward;
+  std::string serves;
+};
+
+// input_ids and attention_mask in the package's call order, each checked against the package's metadata.
+Tensors arrange_for(const package_check::Spec& spec, const Tensors& inputs) {
+  const std::map<std::string, torch::Tensor> named{{"input_ids", inputs[0]}, {"attention_mask", inputs[1]}};
+  Tensors ordered;
+  for (const auto& input : spec.inputs) {
+    auto it = named.find(input.name);
+    if (it == named.end()) throw package_check::ShapeError("this package takes " + input.name + ", which "
+                                                           "run_model does not read (only input_ids, attention_mask)");
+    package_check::check(spec, input, it->second.sizes().vec(), "int64");
+    ordered.push_back(it->second);
+  }
+  return ordered;
+}
+
 void flatten(const c10::IValue& value, Tensors& out) {
   if (value.isTensor()) out.push_back(value.toTensor());
   else if (value.isTuple()) for (const auto& v : value.toTupleRef().elements()) flatten(v, out);
@@ -134,15 +158,21 @@ void flatten(const c10::IValue& value, Tensors& out) {
 Model load_model(const fs::path& path) {
   if (path.extension() == ".pt2") {
     auto loader = std::make_shared<torch::inductor::AOTIModelPackageLoader>(path.string());
-    return [loader](const Tensors& inputs) { return loader->run(inputs); };
+    Model model{.forward = [loader](const Tensors& inputs) { return loader->run(inputs); },
+                .serves = "unknown: no course.inputs metadata (export.package writes it)"};
+    if (auto spec = package_check::read_spec(loader->get_metadata())) {  // what export.package stored in it
+      model.arrange = [spec = *spec](const Tensors& inputs) { return arrange_for(spec, inputs); };
+      model.serves = package_check::describe(*spec);
+    }
+    return model;
   }
   auto module = std::make_shared<torch::jit::Module>(torch::jit::load(path.string()));
   module->eval();
-  return [module](const Tensors& inputs) {
+  return {.forward = [module](const Tensors& inputs) {
     Tensors out;
     flatten(module->forward(std::vector<c10::IValue>(inputs.begin(), inputs.end())), out);
     return out;
-  };
+  }};
 }
 
 // ---- outputs ----
@@ -175,7 +205,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 // Runs warm-up then timed calls; prints every timed call on one 'run_seconds:' line for the caller to parse.
-Tensors run_timed(const Model& model, const Tensors& inputs, const Options& opt) {
+Tensors run_timed(const std::function<Tensors(const Tensors&)>& model, const Tensors& inputs, const Options& opt) {
   c10::InferenceMode no_autograd;
   for (int i = 0; i < opt.warmup; ++i) model(inputs);
   Tensors outputs;
@@ -197,7 +227,7 @@ Tensors run_timed(const Model& model, const Tensors& inputs, const Options& opt)
 
 int run(const Options& opt) {
   if (opt.threads > 0) at::set_num_threads(opt.threads);
-  setenv("AOTI_RUNTIME_CHECK_INPUTS", "1", 0);  // .pt2 packages check input shapes only when this is set
+  setenv("AOTI_RUNTIME_CHECK_INPUTS", "1", 0);  // a .pt2's own shape check runs only when this is set
   Tensors inputs = read_inputs(opt.inputs);
   const std::string kind = opt.model.extension() == ".pt2" ? "AOTInductor package" : "TorchScript";
   auto start = std::chrono::steady_clock::now();
@@ -209,19 +239,22 @@ int run(const Options& opt) {
     return 1;
   }
   std::printf("model: %s (%s), loaded in %.2f s\n", opt.model.string().c_str(), kind.c_str(), seconds_since(start));
+  if (!model.serves.empty()) std::printf("serves: %s\n", model.serves.c_str());
   std::printf("inputs: input_ids %s, attention_mask %s, threads %d\n",
               tensor_text::shape_str(inputs[0].sizes().vec()).c_str(),
               tensor_text::shape_str(inputs[1].sizes().vec()).c_str(), at::get_num_threads());
+  inputs = model.arrange(inputs);  // a shape the package does not serve stops here, with the range and the fix
   Tensors outputs;
   try {
-    outputs = run_timed(model, inputs, opt);
+    outputs = run_timed(model.forward, inputs, opt);
   } catch (const std::exception& err) {
     const std::string why = summary(err);
     std::cerr << "error: the model failed on inputs of shape " << tensor_text::shape_str(inputs[0].sizes().vec())
               << ": " << why << "\n";
     if (why.find("dim value") != std::string::npos) {
       std::cerr << "this .pt2 accepts only the shapes it was exported for: pad or batch the inputs to match, or "
-                   "export again with dynamic_shapes that cover this shape\n";
+                   "export again with dynamic_shapes that cover this shape (export.package also records them, "
+                   "so run_model can name the range)\n";
     }
     return 1;
   }
@@ -236,6 +269,8 @@ int main(int argc, char** argv) {
   } catch (const UsageError& err) {
     std::cerr << "error: " << err.what() << "\n";
   } catch (const tensor_text::FormatError& err) {
+    std::cerr << "error: " << err.what() << "\n";
+  } catch (const package_check::ShapeError& err) {
     std::cerr << "error: " << err.what() << "\n";
   }
   return 2;
