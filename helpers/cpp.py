@@ -3,7 +3,8 @@
 Introduced in notebook 08. The C++ program `cpp/run_model.cpp` links the LibTorch that ships inside the
 installed torch wheel (no separate download). `build()` compiles it once into `cpp/build/` (`make cpp`
 does the same); `write_inputs`, `write_tensors` and `read_tensors` speak its plain-text tensor format; `run()`
-calls it and returns its outputs and the timings of its own warm-up-then-repeat loop.
+calls it and returns its outputs and the timings of its own warm-up-then-repeat loop. It runs `.pt` files
+from `helpers.tracing.save` and `.pt2` packages from `helpers.export.package`, whose input ranges it checks.
 
 The tensor-text format (also described in cpp/tensor_text.hpp):
 
@@ -22,7 +23,6 @@ import os
 import shutil
 import subprocess
 import sys
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,30 +152,6 @@ def build(build_dir: str | os.PathLike = BUILD_DIR) -> Path:
             _cmake("-S", SOURCE_DIR, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release", prefix)
         _cmake("--build", build_dir, "--parallel", str(os.cpu_count() or 1))
     return build_dir / "run_model"
-
-
-def export_aoti(
-    model: torch.nn.Module,
-    example_inputs: tuple[torch.Tensor, ...],
-    path: str | os.PathLike,
-    *,
-    overwrite: bool = False,
-) -> Path:
-    """torch.export `model` at the shapes of `example_inputs`, compile it with AOTInductor, package it as .pt2.
-
-    The package holds a shared library built for this CPU and exactly these input shapes; C++ loads it
-    with AOTIModelPackageLoader, Python with torch._inductor.aoti_load_package. ~10-20 s on 2 cores.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists: choose another name, or pass overwrite=True to replace it")
-    with warnings.catch_warnings():
-        # torch 2.13 warns about its own internals while compiling (a deprecated isinstance check in its pytree
-        # code, and torch.utils.mkldnn's TorchScript classes when inductor imports them), not about our model.
-        warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
-        warnings.filterwarnings("ignore", r"`torch\.jit\.script_method` is deprecated", DeprecationWarning)
-        program = torch.export.export(model.eval(), tuple(example_inputs))
-        return Path(torch._inductor.aoti_compile_and_package(program, package_path=str(path)))
 
 
 def _error_text(stderr: str) -> str:

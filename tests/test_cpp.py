@@ -1,9 +1,19 @@
-"""The C++ program in cpp/: built once per session, checked against Python on .pt and .pt2, fed bad input."""
+"""The C++ program in cpp/: built once per session, checked against Python on .pt and .pt2, fed bad input.
+
+The .pt2 packages come from helpers.export (two compiles of a tiny BERT, ~10-20 s each on 2 cores): one with a
+dynamic batch and sequence length, one static.
+"""
+
+import json
+import os
+import re
+import subprocess
+import zipfile
 
 import pytest
 import torch
 
-from helpers import cpp, models, tracing
+from helpers import cpp, export, models, tracing
 
 
 @pytest.fixture(scope="session")
@@ -24,20 +34,58 @@ def minilm_files(tmp_path_factory, traced_minilm, example):
     return folder
 
 
+def token_inputs(batch, seq):
+    """Seeded token ids [batch, seq] for the tiny BERT (vocabulary 1000) and a mask whose last row is padded."""
+    ids = torch.randint(1, 1000, (batch, seq), generator=torch.Generator().manual_seed(batch * 1000 + seq))
+    mask = torch.ones(batch, seq, dtype=torch.long)
+    mask[-1, seq // 2 + 1:] = 0
+    return ids, mask
+
+
 @pytest.fixture(scope="session")
-def tiny_pt2(tmp_path_factory):
-    """(tiny BERT, its 2x8 inputs, its AOTInductor package compiled for exactly 2x8): a fast .pt2."""
-    model = models.tiny_model("bert", task="base", torchscript=True)
-    ids = torch.randint(1, 1000, (2, 8), generator=torch.Generator().manual_seed(0))
-    mask = torch.ones(2, 8, dtype=torch.long)
-    mask[1, 5:] = 0  # the second sentence is padded
-    inputs = (ids, mask)
-    path = cpp.export_aoti(model, inputs, tmp_path_factory.mktemp("cpp_tiny") / "tiny.pt2")
-    return model, inputs, path
+def tiny_bert():
+    return models.tiny_model("bert", task="base", torchscript=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_pt2(tmp_path_factory, tiny_bert):
+    """(tiny BERT, its 2x8 example inputs, its package for batch 1..64 and seq 2..128): export.package's .pt2."""
+    inputs = token_inputs(2, 8)
+    path = tmp_path_factory.mktemp("cpp_tiny") / "tiny.pt2"
+    export.package(export.export_program(tiny_bert, inputs), path)
+    return tiny_bert, inputs, path
+
+
+@pytest.fixture(scope="session")
+def static_pt2(tmp_path_factory, tiny_bert):
+    """The tiny BERT's package for exactly 2x8 (export_program(..., dynamic=False))."""
+    path = tmp_path_factory.mktemp("cpp_static") / "static.pt2"
+    export.package(export.export_program(tiny_bert, token_inputs(2, 8), dynamic=False), path)
+    return path
 
 
 def write_inputs(folder, ids, mask, name="inputs.txt"):
     return cpp.write_inputs(folder / name, {"input_ids": ids, "attention_mask": mask})
+
+
+def run_binary(binary, model_path, inputs_path, outputs_path, env=None):
+    """The program's exit code and stderr, called directly: 2 with a message, not an abort (-6), for a bad shape."""
+    done = subprocess.run([binary, model_path, inputs_path, outputs_path], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    return done.returncode, done.stderr.strip()
+
+
+def with_metadata(package, path, changes):
+    """A copy of `package` whose metadata has `changes` applied (None removes a key): the .pt2 another tool
+    (plain torch._inductor.aoti_compile_and_package) or a damaged build would give, with the same compiled code."""
+    with zipfile.ZipFile(package) as source, zipfile.ZipFile(path, "w") as copy:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("_metadata.json"):
+                metadata = {**json.loads(data), **changes}
+                data = json.dumps({k: v for k, v in metadata.items() if v is not None}).encode()
+            copy.writestr(info, data)
+    return path
 
 
 def test_tensor_text_round_trips_exactly(tmp_path):
@@ -87,12 +135,17 @@ def test_pt_from_cpp_matches_python(binary, minilm_files, minilm, traced_minilm,
     assert tracing.max_abs_diff(eager_out, run.outputs) < 1e-4
 
 
-def test_pt2_from_cpp_matches_python(binary, tiny_pt2, tmp_path):
-    model, inputs, path = tiny_pt2
+@pytest.mark.parametrize("batch, seq", [(2, 8), (1, 8), (1, 2), (3, 11), (64, 128)])
+def test_pt2_from_cpp_matches_python_at_every_shape_it_serves(binary, tiny_pt2, tmp_path, batch, seq):
+    """Batch 1 included: AOTInductor's own check, which run_model turns on, refuses it unless the package was
+    compiled with aot_inductor.check_lowerbound off, as export.package does."""
+    model, _, path = tiny_pt2
+    inputs = token_inputs(batch, seq)
     run = cpp.run(path, write_inputs(tmp_path, *inputs), tmp_path / "out.txt", binary=binary)
     with torch.no_grad():
-        packaged_out, eager_out = torch._inductor.aoti_load_package(str(path))(*inputs), model(*inputs)
-    assert [tuple(t.shape) for t in run.outputs] == [(2, 8, 32), (2, 32)]
+        packaged_out, eager_out = export.load_package(path)(*inputs), model(*inputs)
+    assert [tuple(t.shape) for t in run.outputs] == [(batch, seq, 32), (batch, 32)]
+    assert "serves: input_ids [batch, seq], attention_mask [batch, seq]; batch 1..64, seq 2..128" in run.log
     assert tracing.max_abs_diff(packaged_out, run.outputs) < 1e-6
     assert tracing.max_abs_diff(eager_out, run.outputs) < 1e-5
 
@@ -127,10 +180,58 @@ def test_bad_input_file_gets_a_clear_message(binary, tiny_pt2, tmp_path, case):
     assert not (tmp_path / "out.txt").exists()
 
 
-def test_wrong_shape_for_a_pt2_is_refused(binary, tiny_pt2, tmp_path):
-    inputs = write_inputs(tmp_path, IDS[:1], MASK[:1])  # 1x8; the package was compiled for 2x8
+OUTSIDE = {  # (batch, seq) -> the message; seq 1 passes AOTInductor's own check, which skips lower bounds
+    (1, 1): r"input_ids has seq 1; this package serves seq 2\.\.128 - truncate or pad to 2\.\.128 tokens "
+            r"\(tokenizer\(\.\.\., truncation=True, max_length=128\)\), or export with another max_seq",
+    (2, 129): r"input_ids has seq 129; this package serves seq 2\.\.128 - truncate",
+    (65, 4): r"input_ids has batch 65; this package serves batch 1\.\.64 - split the batch into chunks of at most "
+             r"64, or export with a larger max_batch",
+}
+
+
+@pytest.mark.parametrize("batch, seq", list(OUTSIDE))
+def test_shape_outside_a_packages_range_names_range_and_fix(binary, tiny_pt2, tmp_path, batch, seq):
+    code, stderr = run_binary(binary, tiny_pt2[2], write_inputs(tmp_path, *token_inputs(batch, seq)), tmp_path / "o")
+    assert code == 2 and stderr.startswith("error: ") and len(stderr.splitlines()) == 1, stderr
+    assert re.fullmatch(f"error: {OUTSIDE[batch, seq]}.*", stderr)
+    assert not (tmp_path / "o").exists()
+
+
+def test_static_package_names_its_one_shape(binary, static_pt2, tiny_bert, tmp_path):
+    ids, mask = token_inputs(2, 8)
+    run = cpp.run(static_pt2, write_inputs(tmp_path, ids, mask), tmp_path / "out.txt", binary=binary)
+    with torch.no_grad():
+        assert tracing.max_abs_diff(tiny_bert(ids, mask), run.outputs) < 1e-5
+    assert "serves: input_ids [2, 8], attention_mask [2, 8]; static shapes" in run.log
+    with pytest.raises(cpp.CppError, match=r"input_ids has shape 1x8; this package was exported for \[2, 8\] only "
+                                           r"- pad or batch the inputs to that shape, or export with dynamic=True"):
+        cpp.run(static_pt2, write_inputs(tmp_path, ids[:1], mask[:1], "one.txt"), tmp_path / "o.txt", binary=binary)
+
+
+def test_package_without_course_metadata_falls_back_to_its_own_check(binary, static_pt2, tmp_path):
+    plain = with_metadata(static_pt2, tmp_path / "plain.pt2", {"course.inputs": None, "course.dims": None})
+    one = write_inputs(tmp_path, *token_inputs(1, 8))
     with pytest.raises(cpp.CppError, match="expected: 2, but got: 1(.|\n)*accepts only the shapes it was exported for"):
-        cpp.run(tiny_pt2[2], inputs, tmp_path / "out.txt", binary=binary)
+        cpp.run(plain, one, tmp_path / "out.txt", binary=binary)
+    run = cpp.run(plain, write_inputs(tmp_path, *token_inputs(2, 8), "two.txt"), tmp_path / "out.txt", binary=binary)
+    assert "serves: unknown: no course.inputs metadata" in run.log and len(run.outputs) == 2
+
+
+def test_without_any_check_a_larger_batch_runs_silently(binary, static_pt2, tmp_path):
+    """Why run_model checks (notebook 08 says so): with AOTInductor's own check off and no course metadata, a 3x8
+    input to the 2x8 package exits 0 with outputs for 2 sentences."""
+    plain = with_metadata(static_pt2, tmp_path / "plain.pt2", {"course.inputs": None, "course.dims": None})
+    inputs = write_inputs(tmp_path, *token_inputs(3, 8))
+    code, stderr = run_binary(binary, plain, inputs, tmp_path / "out.txt", env={"AOTI_RUNTIME_CHECK_INPUTS": "0"})
+    assert code == 0, stderr
+    assert [t.shape[0] for t in cpp.read_tensors(tmp_path / "out.txt").values()] == [2, 2]
+
+
+def test_malformed_course_metadata_is_named(binary, tiny_pt2, tmp_path):
+    broken = with_metadata(tiny_pt2[2], tmp_path / "broken.pt2", {"course.dims": "batch=1-64;seq=2..128"})
+    with pytest.raises(cpp.CppError, match="cannot load .*broken.pt2 as AOTInductor package: its course.dims "
+                                           "metadata has 'batch=1-64'.*rebuild the package"):
+        cpp.run(broken, write_inputs(tmp_path, *token_inputs(2, 8)), tmp_path / "out.txt", binary=binary)
 
 
 def test_missing_or_broken_files_are_named(binary, tiny_pt2, tmp_path):
