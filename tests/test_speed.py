@@ -87,12 +87,11 @@ def test_guard_catches_recompiles_while_timed():
     torch._dynamo.reset()
     model = Tiny().eval()
     compiled = torch.compile(model, backend="eager")
-    shapes = iter(range(1, 100))
-    x = torch.randn(1, 8)
+    shapes = iter(range(1, 100))  # a new batch size on every call: each one recompiles
     with torch._dynamo.config.patch(automatic_dynamic_shapes=False, recompile_limit=64):
         result = speed.compare({"c": speed.Candidate(lambda: compiled(torch.randn(next(shapes), 8)), watch=model)},
                                warmup=0, repeat=3, progress=False)
-    assert result["c"].status == "RECOMPILED WHILE TIMED" and x.shape == (1, 8)
+    assert result["c"].status == "RECOMPILED WHILE TIMED"
     torch._dynamo.reset()
 
 
