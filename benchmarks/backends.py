@@ -26,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="course05-inductor-"))
 
 import torch  # noqa: E402  (after the cache folder is chosen)
+from transformers import AutoModel  # noqa: E402
 
 from helpers import backends, bench, models, speed  # noqa: E402
 
@@ -34,8 +35,15 @@ RESULTS = ROOT / "benchmarks" / "results"
 COMMAND = "make bench  (.venv/bin/python benchmarks/backends.py{})"
 
 
-def load(name: str):
-    """(model, tokenizer): 'minilm' is the shipped real model; 'bert-base' is config-built, random weights."""
+def load(name: str, attention: str = "sdpa"):
+    """(model, tokenizer): 'minilm' is the shipped real model; 'bert-base' is config-built, random weights.
+
+    `attention="eager"` builds BERT's attention from plain matmul + softmax instead of
+    scaled_dot_product_attention, leaving Inductor to fuse it."""
+    if name == "minilm" and attention == "eager":
+        model, tokenizer = models.load_model(models.SHIPPED_NAME)
+        path = models.shipped_model_path()
+        return AutoModel.from_pretrained(path, torchscript=True, attn_implementation="eager").eval(), tokenizer
     if name == "minilm":
         return models.load_model(models.SHIPPED_NAME)
     _, tokenizer = models.load_model(models.SHIPPED_NAME)  # same uncased WordPiece vocabulary as bert-base
@@ -48,7 +56,7 @@ def load(name: str):
 
 def build_aoti_child(spec: dict) -> None:
     """Subprocess entry: export + AOT-compile one variant, print the seconds it took as JSON."""
-    model, tokenizer = load(spec["model"])
+    model, tokenizer = load(spec["model"], spec.get("attention", "sdpa"))
     model = model.to(getattr(torch, spec["dtype"]))
     inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[: spec["batch"]], spec["seq"])
     seconds = backends.aoti_package(model, inputs, spec["path"], max_autotune=spec["autotune"])
@@ -57,7 +65,8 @@ def build_aoti_child(spec: dict) -> None:
 
 def aoti(spec: dict, folder: Path) -> speed.Candidate:
     """Build an AOTInductor package in a fresh subprocess and load it here."""
-    spec = {**spec, "path": str(folder / f"{spec['model']}-{spec['dtype']}-b{spec['batch']}-{spec['autotune']}.pt2")}
+    name = "-".join(str(value) for value in spec.values())
+    spec = {**spec, "path": str(folder / f"{name}.pt2")}
     done = subprocess.run([sys.executable, __file__, "--build-aoti", json.dumps(spec)], capture_output=True,
                           text=True, timeout=1200, env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
     if done.returncode != 0:
@@ -108,6 +117,7 @@ def minilm_batch1(model, tokenizer, folder: Path, quick: bool, skipped: dict) ->
     cands["compile bf16"] = backends.compiled(bf16.fn, inputs, max_autotune=not quick, cpp_wrapper=not quick)
     spec = {"model": "minilm", "batch": 1, "seq": 128, "dtype": "bfloat16"}
     cands["aoti bf16"] = aoti({**spec, "autotune": False}, folder)
+    cands["aoti bf16 eager-attention"] = aoti({**spec, "autotune": False, "attention": "eager"}, folder)
     if not quick:
         cands["aoti bf16 max-autotune"] = aoti({**spec, "autotune": True}, folder)
     return cands
