@@ -32,6 +32,7 @@ from helpers import backends, bench, models, speed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+PAUSE = 0.02  # seconds between timed calls: OpenMP, ONNX Runtime and OpenVINO threads spin idle after a call
 COMMAND = "make bench  (.venv/bin/python benchmarks/backends.py{})"
 
 
@@ -149,7 +150,7 @@ def sweep_lengths(model, tokenizer, lengths, repeat: int) -> dict[str, list[dict
         inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1], seq)
         cands = {"eager fp32": backends.eager(model), "bf16 jit.trace+freeze": backends.traced(bf16, inputs, freeze=True),
                  "onnxruntime fp32": session}
-        out[str(seq)] = speed.compare(cands, inputs, repeat=repeat, progress=False).records()
+        out[str(seq)] = speed.compare(cands, inputs, repeat=repeat, progress=False, pause=PAUSE).records()
     return out
 
 
@@ -160,7 +161,7 @@ def thread_scaling(model, tokenizer, repeat: int) -> list[dict]:
     frozen = backends.traced(backends.eager(model, torch.bfloat16).fn, inputs, freeze=True)
     cands = {f"{name} {n}t": with_threads(c, n) for name, c in (("eager fp32", backends.eager(model)),
              ("bf16 jit.trace+freeze", frozen)) for n in (1, 2)}
-    return speed.compare(cands, inputs, repeat=repeat, progress=False).records()
+    return speed.compare(cands, inputs, repeat=repeat, progress=False, pause=PAUSE).records()
 
 
 def bert_base(folder: Path, quick: bool, repeat: int, skipped: dict) -> speed.Comparison:
@@ -175,7 +176,7 @@ def bert_base(folder: Path, quick: bool, repeat: int, skipped: dict) -> speed.Co
     cands["aoti bf16"] = aoti({"model": "bert-base", "dtype": "bfloat16", "batch": 1, "seq": 128,
                                "autotune": False}, folder)  # max-autotune on bert-base would double the run
     accuracy = backends.sentence_inputs(tokenizer, backends.SENTENCES)
-    return speed.compare(cands, inputs, accuracy_inputs=accuracy, repeat=repeat)
+    return speed.compare(cands, inputs, accuracy_inputs=accuracy, repeat=repeat, pause=PAUSE)
 
 
 def achieved(records: list[dict], config, seq: int = 128) -> dict[str, float]:
@@ -261,10 +262,11 @@ def run(quick: bool) -> dict:
     print("MiniLM, batch 1 x 128: building every path (AOTInductor in subprocesses) ...")
     cands1 = minilm_batch1(model, tokenizer, folder, quick, skipped)
     inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
-    batch1 = speed.compare(cands1, inputs, accuracy_inputs=accuracy, repeat=repeat)
+    batch1 = speed.compare(cands1, inputs, accuracy_inputs=accuracy, repeat=repeat, pause=PAUSE)
     print(batch1)
     print("MiniLM, batch 8 ...")
-    batch8 = speed.compare(minilm_batch8(model, tokenizer, folder, quick, skipped), accuracy_inputs=accuracy, repeat=repeat)
+    cands8 = minilm_batch8(model, tokenizer, folder, quick, skipped)
+    batch8 = speed.compare(cands8, accuracy_inputs=accuracy, repeat=repeat, pause=PAUSE)
     print(batch8)
     mini = {"batch1": batch1.records(), "batch8": batch8.records(),
             "lengths": sweep_lengths(model, tokenizer, [32, 64, 128, 256], max(5, repeat // 2)),

@@ -210,9 +210,9 @@ def _first_calls(cands: dict[str, Candidate], inputs: tuple, warmup: int) -> dic
     return first
 
 
-def _interleaved(cands: dict[str, Candidate], inputs: tuple, repeat: int,
-                 progress: bool) -> tuple[dict[str, list[float]], set[str]]:
-    """A B C A B C ...: one timed call of each candidate per round, `repeat` rounds.
+def _interleaved(cands: dict[str, Candidate], inputs: tuple, repeat: int, progress: bool,
+                 pause: float) -> tuple[dict[str, list[float]], set[str]]:
+    """A B C A B C ...: one timed call of each candidate per round, `repeat` rounds, `pause` s apart.
 
     Returns the per-call seconds and the names of candidates during whose calls dynamo compiled.
     """
@@ -223,6 +223,7 @@ def _interleaved(cands: dict[str, Candidate], inputs: tuple, repeat: int,
             for name, cand in cands.items():
                 args = cand.inputs if cand.inputs is not None else inputs
                 compiles = dynamo_compiles()
+                time.sleep(pause)  # let the previous engine's idle threads stop spinning on our cores
                 start = time.perf_counter()
                 cand.fn(*args)
                 runs[name].append(time.perf_counter() - start)
@@ -240,12 +241,14 @@ def compare(
     warmup: int = 3,
     repeat: int = 20,
     progress: bool = True,
+    pause: float = 0.0,
 ) -> Comparison:
     """Time candidates interleaved and put accuracy and guard status beside each speed.
 
     `inputs` go to every candidate without its own; `accuracy_inputs` (input_ids, attention_mask: N x T)
     are run through each candidate in chunks of its batch size and compared with the baseline
-    (default: the first candidate). A candidate that (re)compiles while timed, or whose watched model
+    (default: the first candidate). `pause` seconds between calls stop one runtime's idle-spinning threads
+    (OpenMP, ONNX Runtime, OpenVINO) from slowing the next candidate. A candidate that (re)compiles while timed, or whose watched model
     Python code runs, gets a status other than "ok" and is left out of `Comparison.best`.
     """
     cands = {k: v if isinstance(v, Candidate) else Candidate(v) for k, v in candidates.items()}
@@ -255,7 +258,7 @@ def compare(
     if baseline not in cands:
         raise ValueError(f"baseline {baseline!r} is not a candidate; choose one of {list(cands)}")
     first = _first_calls(cands, inputs, warmup)
-    runs, recompiled = _interleaved(cands, inputs, repeat, progress)
+    runs, recompiled = _interleaved(cands, inputs, repeat, progress, pause)
     rows = [Row(n, bench.summarize(runs[n]), c.samples, c.setup_s, first[n], note=c.note) for n, c in cands.items()]
     base = rows[list(cands).index(baseline)]
     reference = run_chunks(cands[baseline], accuracy_inputs) if accuracy_inputs is not None else None

@@ -45,6 +45,11 @@ def test_compare_reports_per_sample_speedup_for_batches():
     assert result["b8"].samples == 8 and 3 < result["b8"].speedup < 8, "8 samples in 2x the time: ~4x per sample"
 
 
+def test_pause_between_calls_is_not_timed():
+    result = speed.compare({"a": sleeper(0.01)}, warmup=0, repeat=5, progress=False, pause=0.05)
+    assert result["a"].timing.median < 0.04
+
+
 def test_compare_rejects_unknown_baseline():
     with pytest.raises(ValueError, match="baseline 'nope' is not a candidate"):
         speed.compare({"a": lambda: None}, baseline="nope", progress=False)
