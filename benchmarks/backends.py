@@ -148,7 +148,8 @@ def sweep_lengths(model, tokenizer, lengths, repeat: int) -> dict[str, list[dict
     session = backends.onnxruntime(onnx_path)
     for seq in lengths:
         inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1], seq)
-        cands = {"eager fp32": backends.eager(model), "bf16 jit.trace+freeze": backends.traced(bf16, inputs, freeze=True),
+        cands = {"eager fp32": backends.eager(model),
+                 "bf16 jit.trace+freeze": backends.traced(bf16, inputs, freeze=True),
                  "onnxruntime fp32": session}
         out[str(seq)] = speed.compare(cands, inputs, repeat=repeat, progress=False, pause=PAUSE).records()
     return out
@@ -181,7 +182,8 @@ def bert_base(folder: Path, quick: bool, repeat: int, skipped: dict) -> speed.Co
 
 def achieved(records: list[dict], config, seq: int = 128) -> dict[str, float]:
     """GFLOP/s each path reached: encoder FLOPs per call / median seconds per call."""
-    return {r["name"]: backends.encoder_flops(config, r["samples"], seq) / (r["median_ms"] / 1e3) / 1e9 for r in records}
+    return {r["name"]: backends.encoder_flops(config, r["samples"], seq) / (r["median_ms"] / 1e3) / 1e9
+            for r in records}
 
 
 def headline(batch1: speed.Comparison, batch8: speed.Comparison) -> dict:
@@ -237,7 +239,8 @@ def update_readme(result: dict) -> None:
     line = (f"Notebook 05's benchmark: fastest path with cosine >= 0.999 on MiniLM, batch 1 x 128: "
             f"**{head['best_batch1']}, {head['best_batch1_speedup']:.2f}x** eager fp32; per sample at batch 8: "
             f"{head['best_batch8']}, {head['best_batch8_speedup_per_sample']:.2f}x{openvino} "
-            f"({prov['machine']}, {prov['threads']} thread{'s' if prov['threads'] != 1 else ''}, load average {prov['load_average_before'][0]:.1f}, "
+            f"({prov['machine']}, {prov['threads']} thread{'s' if prov['threads'] != 1 else ''}, "
+            f"load average {prov['load_average_before'][0]:.1f}, "
             f"{prov['date']}, `{prov['command']}`).")
     before, rest = text.split(start, 1)
     readme.write_text(f"{before}{start}\n{line}\n{end}{rest.split(end, 1)[1]}")
@@ -247,7 +250,8 @@ def run(quick: bool) -> dict:
     repeat = 8 if quick else 30
     skipped: dict[str, str] = {}
     folder = backends.scratch_folder()
-    flags = (" --quick" if quick else "") + (f" --threads {torch.get_num_threads()}" if torch.get_num_threads() != os.cpu_count() else "")
+    threads = torch.get_num_threads()
+    flags = (" --quick" if quick else "") + (f" --threads {threads}" if threads != os.cpu_count() else "")
     result = {"provenance": {**bench.provenance(COMMAND.format(flags)),
                              "timestamp": time.strftime("%Y%m%dT%H%M%S"), "load_average_before": os.getloadavg()},
               "cpu": backends.cpu_features(), "bf16": backends.bf16_support()[1]}

@@ -182,7 +182,8 @@ def onnx_file(model: torch.nn.Module, inputs: Inputs, folder: str | os.PathLike)
 
     def build():
         with warnings.catch_warnings(), quiet.known_noise():
-            warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export",
+                                    category=DeprecationWarning)
             warnings.filterwarnings("ignore", message=r"The feature will be removed", category=DeprecationWarning)
             torch.onnx.export(model, inputs, str(path), dynamo=False, input_names=list(axes),
                               output_names=["last_hidden_state", "pooler_output"], dynamic_axes=axes,
@@ -232,7 +233,8 @@ def int8_dynamic(model: torch.nn.Module) -> Candidate:
     """Linear layers quantised to int8 weights with per-batch activation scales (torch.ao, deprecated)."""
     def build():
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated",
+                                    category=DeprecationWarning)
             warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
             return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
     quantized, seconds = _timed(build)

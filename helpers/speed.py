@@ -110,11 +110,13 @@ class Comparison:
         """A text table; `timings=False` leaves out every timed column (for a stable, checked printout)."""
         head = f"{'path':<28} {'cosine':>8} {'max|diff|':>9}  status"
         if timings:
-            head = f"{'path':<28} {'ms/call':>8} {'ms/sample':>9} {'speedup':>7} {'setup s':>7} {'1st call s':>10} " + head[29:]
+            timed_head = f"{'ms/call':>8} {'ms/sample':>9} {'speedup':>7} {'setup s':>7} {'1st call s':>10} "
+            head = f"{'path':<28} " + timed_head + head[29:]
         lines = [head]
         for r in self.rows:
             acc = f"{r.cosine:8.5f} {r.max_abs_diff:9.1e}" if r.cosine is not None else f"{'-':>8} {'-':>9}"
-            timed = f"{r.timing.median * 1e3:8.2f} {r.per_sample_ms:9.2f} {r.speedup:6.2f}x {r.setup_s:7.1f} {r.first_call_s:10.2f} "
+            timed = (f"{r.timing.median * 1e3:8.2f} {r.per_sample_ms:9.2f} {r.speedup:6.2f}x "
+                     f"{r.setup_s:7.1f} {r.first_call_s:10.2f} ")
             lines.append(f"{r.name:<28} " + (timed if timings else "") + f"{acc}  {r.status}")
         return "\n".join(lines)
 
@@ -248,8 +250,9 @@ def compare(
     `inputs` go to every candidate without its own; `accuracy_inputs` (input_ids, attention_mask: N x T)
     are run through each candidate in chunks of its batch size and compared with the baseline
     (default: the first candidate). `pause` seconds between calls stop one runtime's idle-spinning threads
-    (OpenMP, ONNX Runtime, OpenVINO) from slowing the next candidate. A candidate that (re)compiles while timed, or whose watched model
-    Python code runs, gets a status other than "ok" and is left out of `Comparison.best`.
+    (OpenMP, ONNX Runtime, OpenVINO) from slowing the next candidate. A candidate that (re)compiles while
+    timed, or whose watched model's Python code runs, gets a status other than "ok" and is left out of
+    `Comparison.best`.
     """
     cands = {k: v if isinstance(v, Candidate) else Candidate(v) for k, v in candidates.items()}
     if not cands:
