@@ -32,7 +32,7 @@ from helpers import backends, bench, models, speed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PAUSE = 0.02  # seconds between timed calls: OpenMP, ONNX Runtime and OpenVINO threads spin idle after a call
+PAUSE = 0.02  # seconds between timed calls, so one runtime's idle threads stop spinning before the next runs
 COMMAND = "make bench  (.venv/bin/python benchmarks/backends.py{})"
 
 

@@ -35,7 +35,9 @@ def test_unknown_task_is_refused():
 
 
 def test_transformers_5_with_flag_is_refused(monkeypatch):
-    monkeypatch.setattr(transformers, "__version__", "5.24.0")
+    # Patch the module object helpers.models holds: importing LongformerModel makes transformers replace its own
+    # entry in sys.modules, so a later `import transformers` may see another object.
+    monkeypatch.setattr(models.transformers, "__version__", "5.24.0")
     with pytest.raises(RuntimeError, match="has no torchscript=True.*transformers==4.57.6"):
         models.load_model(models.SHIPPED_NAME)
 
