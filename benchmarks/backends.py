@@ -216,18 +216,6 @@ def plot(result: dict, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
-def keep_previous(json_path: Path, png_path: Path) -> None:
-    """Never lose earlier results: move existing files aside, named by when they were measured."""
-    if not json_path.exists():
-        return
-    stamp = json.loads(json_path.read_text()).get("provenance", {}).get("timestamp", time.strftime("%Y%m%dT%H%M%S"))
-    for path in (json_path, png_path):
-        kept = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
-        if path.exists() and not kept.exists():
-            path.rename(kept)
-            print(f"kept the previous {path.name} as {kept.name}")
-
-
 def update_readme(result: dict) -> None:
     """Rewrite the README's benchmark line (between its markers) from these results."""
     readme, start, end = ROOT / "README.md", "<!-- bench-backends:start -->", "<!-- bench-backends:end -->"
@@ -253,7 +241,7 @@ def run(quick: bool) -> dict:
     threads = torch.get_num_threads()
     flags = (" --quick" if quick else "") + (f" --threads {threads}" if threads != os.cpu_count() else "")
     result = {"provenance": {**bench.provenance(COMMAND.format(flags)),
-                             "timestamp": time.strftime("%Y%m%dT%H%M%S"), "load_average_before": os.getloadavg()},
+                             "load_average_before": os.getloadavg()},
               "cpu": backends.cpu_features(), "bf16": backends.bf16_support()[1]}
     busy = os.getloadavg()[0]
     if busy > 0.5:
@@ -301,7 +289,7 @@ def main() -> None:
     result["provenance"]["seconds"] = time.perf_counter() - start
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "backends-quick" if args.quick else "backends"
-    keep_previous(RESULTS / f"{name}.json", RESULTS / f"{name}.png")
+    bench.keep_previous(RESULTS / f"{name}.json", RESULTS / f"{name}.png")
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     plot(result, RESULTS / f"{name}.png")
     if not args.quick:

@@ -30,19 +30,6 @@ COMMAND = "make bench  (.venv/bin/python benchmarks/padding.py)"
 CURVE_LENGTHS = (8, 16, 32, 64, 128, 256, 512)
 
 
-def keep_previous(*paths: Path) -> None:
-    """Never lose earlier results: move existing files aside, named by when they were measured."""
-    json_path = paths[0]
-    if not json_path.exists():
-        return
-    stamp = json.loads(json_path.read_text()).get("provenance", {}).get("timestamp", time.strftime("%Y%m%dT%H%M%S"))
-    for path in paths:
-        kept = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
-        if path.exists() and not kept.exists():
-            path.rename(kept)
-            print(f"kept the previous {path.name} as {kept.name}")
-
-
 def run(quick: bool) -> dict:
     """Measure every policy on the corpus and the latency curve; return the JSON-ready result."""
     model, tokenizer = models.load_model(models.SHIPPED_NAME)
@@ -87,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     result = run(args.quick)
-    result["provenance"] = {**bench.provenance(COMMAND), "timestamp": time.strftime("%Y%m%dT%H%M%S"),
+    result["provenance"] = {**bench.provenance(COMMAND),
                             "seconds": round(time.perf_counter() - start, 1)}
     print(padding.format_table(result["policies"]))
     targets = result["targets"]
@@ -98,7 +85,7 @@ def main() -> None:
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
     json_path, png_path = RESULTS / "padding.json", RESULTS / "padding.png"
-    keep_previous(json_path, png_path)
+    bench.keep_previous(json_path, png_path)
     json_path.write_text(json.dumps(result, indent=1) + "\n")
     plot(result, png_path)
     print(f"wrote {json_path.relative_to(ROOT)} and {png_path.name} in {result['provenance']['seconds']:.0f} s")

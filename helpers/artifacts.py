@@ -1,17 +1,13 @@
-"""Files around an export: what a saved model file holds, a build cache, and a run where transformers is absent.
+"""Files around an export: what a saved model file holds, and a build cache.
 
 Introduced in notebook 06, beside `helpers.export`: `contents` lists a `.pt` or `.pt2` archive by folder and
-file type; `cached_package` keeps an AOTInductor build in a build folder, keyed by the program's `fingerprint`;
-`run_package_in_fresh_process` loads a `.pt2` in a new Python that imports only torch.
+file type; `cached_package` keeps an AOTInductor build in a build folder, keyed by the program's `fingerprint`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,17 +16,6 @@ import torch
 from torch.export import ExportedProgram
 
 from helpers import export, tracing
-
-FRESH_RUN = """import sys, torch
-runner = torch._inductor.aoti_load_package(sys.argv[1])
-inputs = torch.load(sys.argv[2])
-with torch.inference_mode():
-    torch.save(tuple(runner(*inputs)), sys.argv[3])
-print(f"fresh process ran {sys.argv[1].rsplit('/', 1)[-1]} on {[tuple(t.shape) for t in inputs]}; "
-      f"transformers imported: {'transformers' in sys.modules}")
-"""
-"""What the fresh process runs: torch alone loads and calls the package (the Python side of notebook 08's C++)."""
-
 
 def contents(path: str | os.PathLike, depth: int = 3, top: int = 6) -> str:
     """The `top` biggest groups of files inside a zip-based model file, by folder (to `depth`) and extension."""
@@ -55,7 +40,6 @@ def fingerprint(program: ExportedProgram) -> str:
     return digest.hexdigest()
 
 
-
 def cached_package(program: ExportedProgram, path: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     """`export.package` for a build folder: reuse `path` if this torch built it from this program with these
     settings (the program's `fingerprint` sits beside it in `path.program`), else (re)build it. Prints which."""
@@ -77,16 +61,3 @@ def cached_package(program: ExportedProgram, path: str | os.PathLike, **settings
     key_file.write_text(source)
     print(f"compiled {path.name} in {manifest['compile_seconds']} s ({reason})")
     return manifest
-
-
-def run_package_in_fresh_process(path: str | os.PathLike, inputs: tuple[torch.Tensor, ...]) -> tuple:
-    """Run the `.pt2` at `path` on `inputs` in a new Python that imports only torch; return its outputs."""
-    with tempfile.TemporaryDirectory(prefix="fresh-") as tmp:
-        inputs_file, out_file = Path(tmp) / "inputs.pt", Path(tmp) / "outputs.pt"
-        torch.save(tuple(inputs), inputs_file)
-        done = subprocess.run([sys.executable, "-c", FRESH_RUN, str(path), str(inputs_file), str(out_file)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"the fresh process failed:\n{done.stderr.strip()[-2000:]}")
-        print(done.stdout.strip())
-        return torch.load(out_file)

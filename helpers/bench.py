@@ -7,6 +7,7 @@ Every timed number in the course comes from `measure`, either live in a notebook
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import statistics
@@ -88,9 +89,23 @@ def provenance(command: str) -> dict[str, Any]:
         "machine": machine(),
         "threads": torch.get_num_threads(),
         "date": dt.date.today().isoformat(),
+        "timestamp": dt.datetime.now().strftime("%Y%m%dT%H%M%S"),
         "command": command,
         "torch": torch.__version__,
     }
+
+
+def keep_previous(json_path: Path, *others: Path) -> None:
+    """Never lose earlier results: move `json_path` (and its companions, e.g. a PNG) aside, renamed with the
+    timestamp of the run that measured them, before a new run writes its own."""
+    if not json_path.exists():
+        return
+    stamp = json.loads(json_path.read_text()).get("provenance", {}).get("timestamp", "earlier")
+    for path in (json_path, *others):
+        kept = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
+        if path.exists() and not kept.exists():
+            path.rename(kept)
+            print(f"kept the previous {path.name} as {kept.name}")
 
 
 def as_dict(timing: Timing) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Run a saved TorchScript model in a process that imports only torch: `python -m helpers.serve MODEL INPUTS OUT`.
+"""Run a saved model in a process that imports only torch: `python -m helpers.serve MODEL INPUTS OUT`.
 
-INPUTS is a `torch.save`d tuple of tensors; OUT receives the outputs the same way. Notebook 03 runs this in a
-fresh process (`run_in_fresh_process`) to prove a `.pt` file needs neither transformers nor the model's code.
+MODEL is a TorchScript `.pt` or an AOTInductor `.pt2` package; INPUTS is a `torch.save`d tuple of tensors and
+OUT receives the outputs the same way. Notebooks 03 and 06 run this in a fresh process (`run_in_fresh_process`)
+to prove a saved file needs neither transformers nor the model's Python code.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import torch
 
 
 def main(model_path: str, inputs_path: str, out_path: str) -> None:
-    """Load the module, run it on the saved inputs, save the outputs, and say what was imported."""
-    module = torch.jit.load(model_path).eval()
+    """Load the model, run it on the saved inputs, save the outputs, and say what was imported."""
+    if model_path.endswith(".pt2"):
+        module = torch._inductor.aoti_load_package(model_path)
+    else:
+        module = torch.jit.load(model_path).eval()
     inputs = torch.load(inputs_path)
     with torch.inference_mode():
         torch.save(module(*inputs), out_path)
@@ -34,7 +38,7 @@ def run_in_fresh_process(model_path: str | Path, inputs: tuple[torch.Tensor, ...
             capture_output=True, text=True,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"the fresh process failed:\n{done.stderr.strip()}")
+            raise RuntimeError(f"the fresh process failed:\n{done.stderr.strip()[-2000:]}")
         print(done.stdout.strip())
         return torch.load(out_file)
 

@@ -25,3 +25,16 @@ def test_percentile_interpolates():
 def test_provenance_names_machine_and_command():
     record = bench.provenance("make bench")
     assert record["command"] == "make bench" and "cores" in record["machine"]
+
+
+def test_keep_previous_moves_results_aside_never_overwrites(tmp_path):
+    import json
+
+    result, plot = tmp_path / "r.json", tmp_path / "r.png"
+    result.write_text(json.dumps({"provenance": bench.provenance("first run")}))
+    plot.write_bytes(b"png")
+    stamp = json.loads(result.read_text())["provenance"]["timestamp"]
+    bench.keep_previous(result, plot)
+    assert not result.exists() and not plot.exists()
+    assert (tmp_path / f"r.{stamp}.json").exists() and (tmp_path / f"r.{stamp}.png").read_bytes() == b"png"
+    bench.keep_previous(result, plot)  # nothing there: nothing to do

@@ -178,3 +178,14 @@ def test_static_export_serves_only_its_shape():
 def test_one_token_example_is_refused():
     with pytest.raises(ValueError, match="at least 2 tokens"):
         export.export_program(models.tiny_model("bert", task="base"), token_inputs(2, 1, 1000))
+
+
+def test_package_runs_in_a_process_without_transformers(minilm_package, minilm, example, capsys):
+    from helpers import serve
+
+    path, _ = minilm_package
+    model, _ = minilm
+    outputs = serve.run_in_fresh_process(path, example)
+    assert "transformers imported: False" in capsys.readouterr().out
+    with torch.no_grad():
+        assert tracing.max_abs_diff(outputs, model(*example)) < 1e-4
