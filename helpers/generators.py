@@ -8,11 +8,9 @@ cached or the hub answers, and otherwise says so in one line and builds the tiny
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 import transformers
-from huggingface_hub import try_to_load_from_cache
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -108,17 +106,6 @@ def shipped_tokenizer(padding_side: str = "right") -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def hub_source(name: str) -> tuple[str, bool, str] | None:
-    """(source, local_files_only, where) for a checkpoint we can load now, or None (offline, not cached)."""
-    if Path(name).is_dir():
-        return name, True, "a local folder"
-    if isinstance(try_to_load_from_cache(name, "config.json"), str):
-        return name, True, "the local hub cache"
-    if models.hub_reachable():  # 2 s, not transformers' 25 s of retries
-        return name, False, "the hub"
-    return None
-
-
 def tiny_stand_in(family: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A tiny random `family` model on the shipped MiniLM tokenizer ([PAD] pads and starts, [SEP] ends)."""
     causal = family in CAUSAL
@@ -157,12 +144,12 @@ def load_generator(name: str = TRANSLATOR, fallback: str = "marian"
     """
     if fallback not in SIZES:
         raise ValueError(f"fallback={fallback!r} is not one of {sorted(SIZES)}")
-    found = hub_source(name)
+    found = models.hub_source(name)
     if found is None:
         model, tokenizer = tiny_stand_in(fallback)
         print(f"loaded a tiny random {type(model).__name__} ({model.num_parameters():,} parameters) with the "
               f"shipped MiniLM tokenizer: {name} is not cached and the hub is unreachable")
         return model, tokenizer
     model, tokenizer = from_checkpoint(*found[:2])
-    print(f"loaded {name} from {found[2]}: {type(model).__name__}, {model.num_parameters():,} parameters")
+    print(f"loaded {name} ({found[2]}): {type(model).__name__}, {model.num_parameters():,} parameters")
     return model, tokenizer

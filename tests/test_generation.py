@@ -267,7 +267,7 @@ def test_load_generator_falls_back_offline_and_loads_a_local_checkpoint(tmp_path
     gpt.save_pretrained(tmp_path / "gpt")
     tokenizer.save_pretrained(tmp_path / "gpt")  # a stand-in for a real checkpoint folder
     loaded, loaded_tokenizer = generators.load_generator(str(tmp_path / "gpt"), fallback="gpt2")
-    assert "from a local folder" in capsys.readouterr().out
+    assert "(a local folder)" in capsys.readouterr().out
     assert loaded_tokenizer.padding_side == "left" and torch.equal(loaded.lm_head.weight, gpt.lm_head.weight)
     with pytest.raises(ValueError, match="fallback='opt' is not one of"):
         generators.load_generator("facebook/opt-125m", fallback="opt")
