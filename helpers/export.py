@@ -258,39 +258,18 @@ def package(
     return manifest
 
 
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """The manifest beside a `.pt2`; a clear error if it is missing, unreadable or not an AOTInductor manifest."""
-    manifest_file = tracing.manifest_path(path)
-    if not manifest_file.exists():
-        raise tracing.ModelFileError(
-            f"{manifest_file.name} is missing, so {Path(path).name} cannot be checked. Rebuild it with "
-            "export.package(program, path); if you trust its source, torch._inductor.aoti_load_package loads it as is")
-    try:
-        manifest = json.loads(manifest_file.read_text())
-    except json.JSONDecodeError as err:
-        raise tracing.ModelFileError(f"{manifest_file.name} is not valid JSON ({err}); rebuild the package") from err
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise tracing.ModelFileError(f"{manifest_file.name} is not a {MANIFEST_FORMAT} manifest; rebuild the package")
-    return manifest
+AOTI_FILE = tracing.FileKind(
+    MANIFEST_FORMAT, "export.package(program, path)", "build", "built", "rebuild",
+    "A .pt2 holds a compiled library that loading runs", "torch._inductor.aoti_load_package loads it as is",
+)
 
 
 def check_package(path: str | os.PathLike) -> dict[str, Any]:
     """Check a `.pt2` against its manifest (exists, size, sha256, torch version); return the manifest."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: build it with export.package(program, path), or check it")
-    manifest = read_manifest(path)
-    size = path.stat().st_size
-    if size != manifest["bytes"]:
-        raise tracing.ModelFileError(f"{path.name} is {size} bytes but was built as {manifest['bytes']}: it is "
-                                     "truncated or was replaced. Copy it again or rebuild it")
-    if tracing.sha256(path) != manifest["sha256"]:
-        raise tracing.ModelFileError(
-            f"{path.name} changed after it was built (sha256 differs from {tracing.manifest_path(path).name}). "
-            "A .pt2 holds a compiled library that loading runs: rebuild it yourself rather than trusting it")
+    manifest = tracing.check_file(path, AOTI_FILE)
     built_with = manifest["versions"]["torch"]
     if built_with != torch.__version__:
-        raise tracing.ModelFileError(f"{path.name} was compiled by torch {built_with}; this is torch "
+        raise tracing.ModelFileError(f"{Path(path).name} was compiled by torch {built_with}; this is torch "
                                      f"{torch.__version__}. A package needs the torch that built it: rebuild it")
     return manifest
 

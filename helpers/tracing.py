@@ -234,42 +234,58 @@ def save(
     return manifest
 
 
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """The manifest saved beside `path`; a clear error if it is missing or not a course manifest."""
+@dataclass(frozen=True)
+class FileKind:
+    """What kind of model file a manifest guards, and the words its errors use (see `TORCHSCRIPT`)."""
+
+    format: str  # the manifest's "format" field
+    call: str  # the call that makes the file
+    verb: str  # "save" or "build"
+    made: str  # "saved" or "built"
+    again: str  # "re-save" or "rebuild"
+    runs: str  # why an altered file is dangerous to load
+    as_is: str  # how to load it anyway, if you trust it
+
+
+TORCHSCRIPT = FileKind(
+    MANIFEST_FORMAT, "tracing.save(traced, path, example_inputs)", "save", "saved", "re-save",
+    "Loading a TorchScript file runs the code inside it", "torch.jit.load it directly",
+)
+
+
+def read_manifest(path: str | os.PathLike, kind: FileKind = TORCHSCRIPT) -> dict[str, Any]:
+    """The manifest saved beside `path`; a clear error if it is missing or not a `kind` manifest."""
     manifest_file = manifest_path(path)
     if not manifest_file.exists():
         raise ModelFileError(
-            f"{manifest_file.name} is missing, so {Path(path).name} cannot be checked. Re-save the model with "
-            "tracing.save(traced, path, example_inputs); if you trust the file's source, torch.jit.load it directly"
+            f"{manifest_file.name} is missing, so {Path(path).name} cannot be checked. {kind.again.capitalize()} it "
+            f"with {kind.call}; if you trust the file's source, {kind.as_is}"
         )
     try:
         manifest = json.loads(manifest_file.read_text())
     except json.JSONDecodeError as err:
-        raise ModelFileError(f"{manifest_file.name} is not valid JSON ({err}); re-save the model") from err
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise ModelFileError(f"{manifest_file.name} is not a {MANIFEST_FORMAT} manifest; re-save the model")
+        raise ModelFileError(f"{manifest_file.name} is not valid JSON ({err}); {kind.again} the model") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != kind.format:
+        raise ModelFileError(f"{manifest_file.name} is not a {kind.format} manifest; {kind.again} the model")
     return manifest
 
 
-def check_file(path: str | os.PathLike) -> dict[str, Any]:
+def check_file(path: str | os.PathLike, kind: FileKind = TORCHSCRIPT) -> dict[str, Any]:
     """Check a saved file against its manifest (exists, size, sha256); return the manifest."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(
-            f"{path} does not exist: save one with tracing.save(traced, path, example_inputs) (notebook 03), "
-            "or check the path"
-        )
-    manifest = read_manifest(path)
+        raise FileNotFoundError(f"{path} does not exist: {kind.verb} one with {kind.call}, or check the path")
+    manifest = read_manifest(path, kind)
     size = path.stat().st_size
     if size != manifest["bytes"]:
         raise ModelFileError(
-            f"{path.name} is {size} bytes but was saved as {manifest['bytes']}: the file is truncated or was "
-            "replaced. Copy it again or re-save it"
+            f"{path.name} is {size} bytes but was {kind.made} as {manifest['bytes']}: the file is truncated or was "
+            f"replaced. Copy it again or {kind.again} it"
         )
     if sha256(path) != manifest["sha256"]:
         raise ModelFileError(
-            f"{path.name} changed after it was saved (sha256 differs from {manifest_path(path).name}). "
-            "Loading a TorchScript file runs the code inside it: re-save it yourself rather than trusting it"
+            f"{path.name} changed after it was {kind.made} (sha256 differs from {manifest_path(path).name}). "
+            f"{kind.runs}: {kind.again} it yourself rather than trusting it"
         )
     return manifest
 
