@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from helpers import bench
+from helpers import bench, models
 from helpers.tracing import flat_tensors
 
 
@@ -124,13 +124,6 @@ class Comparison:
         return self.table()
 
 
-def sentence_embeddings(outputs: Any, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean-pooled sentence embeddings (as sentence-transformers does): B x H, float32."""
-    hidden = flat_tensors(outputs)[0].float()  # B x T x H
-    mask = attention_mask.unsqueeze(-1).float()  # B x T x 1
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-
-
 def _as_torch(outputs: Any) -> Any:
     """ONNX Runtime and OpenVINO return NumPy arrays: make them tensors so every path compares alike."""
     if isinstance(outputs, (list, tuple)):
@@ -148,7 +141,7 @@ def run_chunks(candidate: Candidate, inputs: Sequence[torch.Tensor]) -> tuple[to
         for chunk in zip(*(t.split(candidate.samples) for t in inputs)):
             out = _as_torch(candidate.fn(*chunk))
             hidden.append(flat_tensors(out)[0].float())
-            embeds.append(sentence_embeddings(out, chunk[1]))
+            embeds.append(models.mean_pool(flat_tensors(out)[0].float(), chunk[1]))  # N x H, as sentence-transformers
     return torch.cat(hidden), torch.cat(embeds)
 
 
