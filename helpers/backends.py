@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from helpers import bench, quiet
+from helpers.inputs import dummy_inputs
 from helpers.speed import Candidate
 
 Inputs = tuple[torch.Tensor, ...]
@@ -84,9 +85,8 @@ def encoder_flops(config, batch: int, seq: int) -> float:
 
 
 def sentence_inputs(tokenizer, sentences: Sequence[str], seq: int = 128) -> Inputs:
-    """(input_ids, attention_mask), each N x seq: real sentences padded to a fixed length."""
-    enc = tokenizer(list(sentences), padding="max_length", truncation=True, max_length=seq, return_tensors="pt")
-    return enc["input_ids"], enc["attention_mask"]
+    """(input_ids, attention_mask), each N x seq: real sentences padded (or truncated) to a fixed length."""
+    return dummy_inputs(tokenizer, list(sentences), length=seq)
 
 
 def _timed(build: Callable[[], Callable[..., object]]) -> tuple[Callable[..., object], float]:
