@@ -1,7 +1,7 @@
 """Every CPU path for a BERT encoder, timed interleaved in one process, accuracy beside every speed.
 
 Run: `make bench` (all benchmarks) or `.venv/bin/python benchmarks/backends.py [--quick]`.
-Writes benchmarks/results/backends.json and backends.png (notebook 05 shows them) and prints the tables.
+Writes benchmarks/results/backends.json and timing.png (notebook 05 shows them) and prints the tables.
 Models: the shipped all-MiniLM-L6-v2 (real weights) and a BERT-base built from its config (random
 weights, same shapes as bert-base-uncased). Accuracy: lowest cosine of 16 mean-pooled sentence
 embeddings vs fp32 eager, and the max |diff| of the hidden states on real tokens.
@@ -9,7 +9,7 @@ embeddings vs fp32 eager, and the max |diff| of the hidden states on real tokens
 Traps handled: AOTInductor packages are compiled in subprocesses, one per variant (compile cost measured
 there, no dynamo state shared); Inductor freezing is set in `torch._inductor.config` (not torch.compile's
 options); Inductor's cache goes to a fresh folder so compile times are cold; the guard in
-`helpers.speed.compare` flags any compiled path that recompiled or ran the model's Python code.
+`helpers.timing.compare` flags any compiled path that recompiled or ran the model's Python code.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="course
 import torch  # noqa: E402  (after the cache folder is chosen)
 from transformers import AutoModel  # noqa: E402
 
-from helpers import backends, bench, models, speed  # noqa: E402
+from helpers import course, export, models, timing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 PAUSE = 0.02  # seconds between timed calls, so one runtime's idle threads stop spinning before the next runs
 COMMAND = "make bench  (.venv/bin/python benchmarks/backends.py{})"
 
@@ -59,12 +58,13 @@ def build_aoti_child(spec: dict) -> None:
     """Subprocess entry: export + AOT-compile one variant, print the seconds it took as JSON."""
     model, tokenizer = load(spec["model"], spec.get("attention", "sdpa"))
     model = model.to(getattr(torch, spec["dtype"]))
-    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[: spec["batch"]], spec["seq"])
-    seconds = backends.aoti_package(model, inputs, spec["path"], max_autotune=spec["autotune"])
-    print(json.dumps({"seconds": seconds}))
+    inputs = timing.sentence_inputs(tokenizer, timing.SENTENCES[: spec["batch"]], spec["seq"])
+    program = export.export_program(model, inputs, dynamic=False)
+    manifest = export.package(program, spec["path"], max_autotune=spec["autotune"])
+    print(json.dumps({"seconds": manifest["compile_seconds"]}))
 
 
-def aoti(spec: dict, folder: Path) -> speed.Candidate:
+def aoti(spec: dict, folder: Path) -> timing.Candidate:
     """Build an AOTInductor package in a fresh subprocess and load it here."""
     name = "-".join(str(value) for value in spec.values())
     spec = {**spec, "path": str(folder / f"{name}.pt2")}
@@ -73,7 +73,8 @@ def aoti(spec: dict, folder: Path) -> speed.Candidate:
     if done.returncode != 0:
         raise RuntimeError(f"AOTInductor build failed for {spec}:\n{done.stderr[-3000:]}")
     seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
-    return backends.aoti_load(spec["path"], setup_s=seconds, note="max_autotune" if spec["autotune"] else "")
+    package = export.load_package(spec["path"])  # checked against its manifest, shapes included
+    return timing.Candidate(package, setup_s=seconds, note="max_autotune" if spec["autotune"] else "")
 
 
 def optional(name: str, build, candidates: dict, skipped: dict) -> None:
@@ -85,37 +86,33 @@ def optional(name: str, build, candidates: dict, skipped: dict) -> None:
         print(f"skipped {name}: {err}")
 
 
-def with_threads(candidate: speed.Candidate, threads: int) -> speed.Candidate:
+def with_threads(candidate: timing.Candidate, threads: int) -> timing.Candidate:
     """The same candidate, run with `threads` intra-op threads (restored after each call)."""
     def run(*inputs):
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
+        with course.threads(threads):
             return candidate.fn(*inputs)
-        finally:
-            torch.set_num_threads(before)
-    return speed.Candidate(run, candidate.inputs, candidate.setup_s, candidate.watch, f"{threads} thread(s)")
+    return timing.Candidate(run, candidate.inputs, candidate.setup_s, candidate.watch, f"{threads} thread(s)")
 
 
-def minilm_batch1(model, tokenizer, folder: Path, quick: bool, skipped: dict) -> dict[str, speed.Candidate]:
-    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
-    bf16 = backends.eager(model, torch.bfloat16)
-    onnx_path, export_s = backends.onnx_file(model, inputs, backends.scratch_folder())
+def minilm_batch1(model, tokenizer, folder: Path, quick: bool, skipped: dict) -> dict[str, timing.Candidate]:
+    inputs = timing.sentence_inputs(tokenizer, timing.SENTENCES[:1])
+    bf16 = timing.eager(model, torch.bfloat16)
+    onnx_path, export_s = timing.onnx_file(model, inputs, course.workdir("bench"))
     cands = {
-        "eager fp32": backends.eager(model),
-        "jit.trace": backends.traced(model, inputs),
-        "jit.trace+freeze": backends.traced(model, inputs, freeze=True),
-        "optimize_for_inference": backends.traced(model, inputs, optimize=True),
-        "onnxruntime fp32": backends.onnxruntime(onnx_path, setup_s=export_s),
-        "int8 dynamic": backends.int8_dynamic(model),
-        "eager autocast bf16": backends.eager(model, autocast=True),
+        "eager fp32": timing.eager(model),
+        "jit.trace": timing.traced(model, inputs),
+        "jit.trace+freeze": timing.traced(model, inputs, freeze=True),
+        "optimize_for_inference": timing.traced(model, inputs, optimize=True),
+        "onnxruntime fp32": timing.onnxruntime(onnx_path, setup_s=export_s),
+        "int8 dynamic": timing.int8_dynamic(model),
+        "eager autocast bf16": timing.eager(model, autocast=True),
         "eager bf16": bf16,
-        "bf16 jit.trace+freeze": backends.traced(bf16.fn, inputs, freeze=True),
+        "bf16 jit.trace+freeze": timing.traced(bf16.fn, inputs, freeze=True),
     }
-    optional("openvino fp32", lambda: backends.openvino(model, inputs, bf16=False), cands, skipped)
-    optional("openvino bf16", lambda: backends.openvino(model, inputs, bf16=True), cands, skipped)
-    cands["compile fp32"] = backends.compiled(model, inputs)
-    cands["compile bf16"] = backends.compiled(bf16.fn, inputs, max_autotune=not quick, cpp_wrapper=not quick)
+    optional("openvino fp32", lambda: timing.openvino(model, inputs, bf16=False), cands, skipped)
+    optional("openvino bf16", lambda: timing.openvino(model, inputs, bf16=True), cands, skipped)
+    cands["compile fp32"] = timing.compiled(model, inputs)
+    cands["compile bf16"] = timing.compiled(bf16.fn, inputs, max_autotune=not quick, cpp_wrapper=not quick)
     spec = {"model": "minilm", "batch": 1, "seq": 128, "dtype": "bfloat16"}
     cands["aoti bf16"] = aoti({**spec, "autotune": False}, folder)
     cands["aoti bf16 eager-attention"] = aoti({**spec, "autotune": False, "attention": "eager"}, folder)
@@ -124,69 +121,69 @@ def minilm_batch1(model, tokenizer, folder: Path, quick: bool, skipped: dict) ->
     return cands
 
 
-def minilm_batch8(model, tokenizer, folder: Path, quick: bool, skipped: dict) -> dict[str, speed.Candidate]:
-    one = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
-    eight = backends.sentence_inputs(tokenizer, backends.SENTENCES[:8])
-    bf16 = backends.eager(model, torch.bfloat16).fn
-    cands = {"eager fp32 b1": speed.Candidate(model, one), "eager fp32 b8": speed.Candidate(model, eight)}
-    frozen = backends.traced(bf16, eight, freeze=True)
-    cands["bf16 jit.trace+freeze b8"] = speed.Candidate(frozen.fn, eight, frozen.setup_s)
-    optional("openvino bf16 b8", lambda: backends.openvino(model, eight, bf16=True), cands, skipped)
+def minilm_batch8(model, tokenizer, folder: Path, quick: bool, skipped: dict) -> dict[str, timing.Candidate]:
+    one = timing.sentence_inputs(tokenizer, timing.SENTENCES[:1])
+    eight = timing.sentence_inputs(tokenizer, timing.SENTENCES[:8])
+    bf16 = timing.eager(model, torch.bfloat16).fn
+    cands = {"eager fp32 b1": timing.Candidate(model, one), "eager fp32 b8": timing.Candidate(model, eight)}
+    frozen = timing.traced(bf16, eight, freeze=True)
+    cands["bf16 jit.trace+freeze b8"] = timing.Candidate(frozen.fn, eight, frozen.setup_s)
+    optional("openvino bf16 b8", lambda: timing.openvino(model, eight, bf16=True), cands, skipped)
     if "openvino bf16 b8" in cands:
         cands["openvino bf16 b8"].inputs = eight
     aot = aoti({"model": "minilm", "dtype": "bfloat16", "batch": 8, "seq": 128, "autotune": False}, folder)
-    cands["aoti bf16 b8"] = speed.Candidate(aot.fn, eight, aot.setup_s, note=aot.note)
+    cands["aoti bf16 b8"] = timing.Candidate(aot.fn, eight, aot.setup_s, note=aot.note)
     return cands
 
 
 def sweep_lengths(model, tokenizer, lengths, repeat: int) -> dict[str, list[dict]]:
     """Eager fp32 vs bf16 trace+freeze and ONNX Runtime at several sequence lengths (batch 1)."""
     out = {}
-    bf16 = backends.eager(model, torch.bfloat16).fn
-    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1], lengths[0])
-    onnx_path, _ = backends.onnx_file(model, inputs, backends.scratch_folder())  # dynamic axes: any length
-    session = backends.onnxruntime(onnx_path)
+    bf16 = timing.eager(model, torch.bfloat16).fn
+    inputs = timing.sentence_inputs(tokenizer, timing.SENTENCES[:1], lengths[0])
+    onnx_path, _ = timing.onnx_file(model, inputs, course.workdir("bench"))  # dynamic axes: any length
+    session = timing.onnxruntime(onnx_path)
     for seq in lengths:
-        inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1], seq)
-        cands = {"eager fp32": backends.eager(model),
-                 "bf16 jit.trace+freeze": backends.traced(bf16, inputs, freeze=True),
+        inputs = timing.sentence_inputs(tokenizer, timing.SENTENCES[:1], seq)
+        cands = {"eager fp32": timing.eager(model),
+                 "bf16 jit.trace+freeze": timing.traced(bf16, inputs, freeze=True),
                  "onnxruntime fp32": session}
-        out[str(seq)] = speed.compare(cands, inputs, repeat=repeat, progress=False, pause=PAUSE).records()
+        out[str(seq)] = timing.compare(cands, inputs, repeat=repeat, progress=False, pause=PAUSE).records()
     return out
 
 
 def thread_scaling(model, tokenizer, repeat: int) -> list[dict]:
     """1 vs 2 threads, interleaved, for eager fp32 and bf16 trace+freeze (AOTInductor bakes its thread
     count in at compile time, so it is left out here)."""
-    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
-    frozen = backends.traced(backends.eager(model, torch.bfloat16).fn, inputs, freeze=True)
-    cands = {f"{name} {n}t": with_threads(c, n) for name, c in (("eager fp32", backends.eager(model)),
+    inputs = timing.sentence_inputs(tokenizer, timing.SENTENCES[:1])
+    frozen = timing.traced(timing.eager(model, torch.bfloat16).fn, inputs, freeze=True)
+    cands = {f"{name} {n}t": with_threads(c, n) for name, c in (("eager fp32", timing.eager(model)),
              ("bf16 jit.trace+freeze", frozen)) for n in (1, 2)}
-    return speed.compare(cands, inputs, repeat=repeat, progress=False, pause=PAUSE).records()
+    return timing.compare(cands, inputs, repeat=repeat, progress=False, pause=PAUSE).records()
 
 
-def bert_base(folder: Path, quick: bool, repeat: int, skipped: dict) -> speed.Comparison:
+def bert_base(folder: Path, quick: bool, repeat: int, skipped: dict) -> timing.Comparison:
     model, tokenizer = load("bert-base")
-    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
-    bf16 = backends.eager(model, torch.bfloat16)
-    onnx_path, export_s = backends.onnx_file(model, inputs, backends.scratch_folder())
-    cands = {"eager fp32": backends.eager(model), "jit.trace+freeze": backends.traced(model, inputs, freeze=True),
-             "onnxruntime fp32": backends.onnxruntime(onnx_path, setup_s=export_s), "eager bf16": bf16,
-             "bf16 jit.trace+freeze": backends.traced(bf16.fn, inputs, freeze=True)}
-    optional("openvino bf16", lambda: backends.openvino(model, inputs, bf16=True), cands, skipped)
+    inputs = timing.sentence_inputs(tokenizer, timing.SENTENCES[:1])
+    bf16 = timing.eager(model, torch.bfloat16)
+    onnx_path, export_s = timing.onnx_file(model, inputs, course.workdir("bench"))
+    cands = {"eager fp32": timing.eager(model), "jit.trace+freeze": timing.traced(model, inputs, freeze=True),
+             "onnxruntime fp32": timing.onnxruntime(onnx_path, setup_s=export_s), "eager bf16": bf16,
+             "bf16 jit.trace+freeze": timing.traced(bf16.fn, inputs, freeze=True)}
+    optional("openvino bf16", lambda: timing.openvino(model, inputs, bf16=True), cands, skipped)
     cands["aoti bf16"] = aoti({"model": "bert-base", "dtype": "bfloat16", "batch": 1, "seq": 128,
                                "autotune": False}, folder)  # max-autotune on bert-base would double the run
-    accuracy = backends.sentence_inputs(tokenizer, backends.SENTENCES)
-    return speed.compare(cands, inputs, accuracy_inputs=accuracy, repeat=repeat, pause=PAUSE)
+    accuracy = timing.sentence_inputs(tokenizer, timing.SENTENCES)
+    return timing.compare(cands, inputs, accuracy_inputs=accuracy, repeat=repeat, pause=PAUSE)
 
 
 def achieved(records: list[dict], config, seq: int = 128) -> dict[str, float]:
     """GFLOP/s each path reached: encoder FLOPs per call / median seconds per call."""
-    return {r["name"]: backends.encoder_flops(config, r["samples"], seq) / (r["median_ms"] / 1e3) / 1e9
+    return {r["name"]: timing.encoder_flops(config, r["samples"], seq) / (r["median_ms"] / 1e3) / 1e9
             for r in records}
 
 
-def headline(batch1: speed.Comparison, batch8: speed.Comparison) -> dict:
+def headline(batch1: timing.Comparison, batch8: timing.Comparison) -> dict:
     """The targets, computed: fastest path the course teaches (OpenVINO is the peer it is measured against,
     not one of them) with cosine >= 0.999, at batch 1 and per sample at batch 8."""
     best1, best8 = batch1.best(0.999, skip=("openvino",)), batch8.best(0.999, skip=("openvino",))
@@ -207,9 +204,9 @@ def plot(result: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(19, 6))
     mini = result["minilm"]
-    speed.plot(speed.Comparison.from_records(mini["batch1"], "eager fp32"), axes[0], "MiniLM, batch 1 x 128")
-    speed.plot(speed.Comparison.from_records(mini["batch8"], "eager fp32 b1"), axes[1], "MiniLM, per sample, batch 8")
-    speed.roofline(mini["gflops"], result["peaks_gflops"], axes[2], "MiniLM batch 1: achieved vs matmul peak")
+    timing.plot(timing.Comparison.from_records(mini["batch1"], "eager fp32"), axes[0], "MiniLM, batch 1 x 128")
+    timing.plot(timing.Comparison.from_records(mini["batch8"], "eager fp32 b1"), axes[1], "MiniLM, per sample, batch 8")
+    timing.roofline(mini["gflops"], result["peaks_gflops"], axes[2], "MiniLM batch 1: achieved vs matmul peak")
     fig.suptitle(f"{result['provenance']['machine']}, {result['provenance']['threads']} threads, "
                  f"{result['provenance']['date']}: {result['provenance']['command']}", fontsize=9)
     fig.tight_layout()
@@ -237,28 +234,28 @@ def update_readme(result: dict) -> None:
 def run(quick: bool) -> dict:
     repeat = 8 if quick else 30
     skipped: dict[str, str] = {}
-    folder = backends.scratch_folder()
+    folder = course.workdir("bench")
     threads = torch.get_num_threads()
     flags = (" --quick" if quick else "") + (f" --threads {threads}" if threads != os.cpu_count() else "")
-    result = {"provenance": {**bench.provenance(COMMAND.format(flags)),
+    result = {"provenance": {**timing.provenance(COMMAND.format(flags)),
                              "load_average_before": os.getloadavg()},
-              "cpu": backends.cpu_features(), "bf16": backends.bf16_support()[1]}
+              "cpu": timing.cpu_features(), "bf16": timing.bf16_support()[1]}
     busy = os.getloadavg()[0]
     if busy > 0.5:
         print(f"warning: load average {busy:.1f} before starting: other work shares these cores, so timings "
               "(PyTorch's OpenMP threads above all) will be noisy. Re-run on a quiet machine for final numbers.")
-    result["peaks_gflops"] = {"fp32": backends.matmul_peak(torch.float32, 1024),
-                              "bf16": backends.matmul_peak(torch.bfloat16, 1024)}
+    result["peaks_gflops"] = {"fp32": timing.matmul_peak(torch.float32, 1024),
+                              "bf16": timing.matmul_peak(torch.bfloat16, 1024)}
     model, tokenizer = load("minilm")
-    accuracy = backends.sentence_inputs(tokenizer, backends.SENTENCES)
+    accuracy = timing.sentence_inputs(tokenizer, timing.SENTENCES)
     print("MiniLM, batch 1 x 128: building every path (AOTInductor in subprocesses) ...")
     cands1 = minilm_batch1(model, tokenizer, folder, quick, skipped)
-    inputs = backends.sentence_inputs(tokenizer, backends.SENTENCES[:1])
-    batch1 = speed.compare(cands1, inputs, accuracy_inputs=accuracy, repeat=repeat, pause=PAUSE)
+    inputs = timing.sentence_inputs(tokenizer, timing.SENTENCES[:1])
+    batch1 = timing.compare(cands1, inputs, accuracy_inputs=accuracy, repeat=repeat, pause=PAUSE)
     print(batch1)
     print("MiniLM, batch 8 ...")
     cands8 = minilm_batch8(model, tokenizer, folder, quick, skipped)
-    batch8 = speed.compare(cands8, accuracy_inputs=accuracy, repeat=repeat, pause=PAUSE)
+    batch8 = timing.compare(cands8, accuracy_inputs=accuracy, repeat=repeat, pause=PAUSE)
     print(batch8)
     mini = {"batch1": batch1.records(), "batch8": batch8.records(),
             "lengths": sweep_lengths(model, tokenizer, [32, 64, 128, 256], max(5, repeat // 2)),
@@ -269,7 +266,7 @@ def run(quick: bool) -> dict:
     result["bert-base"] = {"batch1": bert_base(folder, quick, max(5, repeat // 2), skipped).records()}
     result["skipped"] = skipped
     for dtype, name in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):  # again at the end: keep the best
-        result["peaks_gflops"][name] = max(result["peaks_gflops"][name], backends.matmul_peak(dtype, 1024))
+        result["peaks_gflops"][name] = max(result["peaks_gflops"][name], timing.matmul_peak(dtype, 1024))
     result["provenance"]["load_average_after"] = os.getloadavg()
     return result
 
@@ -287,15 +284,13 @@ def main() -> None:
     start = time.perf_counter()
     result = run(args.quick)
     result["provenance"]["seconds"] = time.perf_counter() - start
-    RESULTS.mkdir(parents=True, exist_ok=True)
     name = "backends-quick" if args.quick else "backends"
-    bench.keep_previous(RESULTS / f"{name}.json", RESULTS / f"{name}.png")
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(result, RESULTS / f"{name}.png")
+    path = timing.results.write(name, result)
+    plot(result, path.with_suffix(".png"))
     if not args.quick:
         update_readme(result)
     print(json.dumps(result["minilm"]["headline"], indent=1))
-    print(f"wrote {RESULTS / name}.json and .png in {result['provenance']['seconds']:.0f} s")
+    print(f"wrote {path} and {name}.png in {result['provenance']['seconds']:.0f} s")
 
 
 if __name__ == "__main__":

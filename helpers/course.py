@@ -1,30 +1,56 @@
-"""Chores every notebook shares: seeding, the versions line, and self-checking exercises."""
+"""Chores every notebook shares: seeding and the versions line, scratch folders, settings, warnings, exercises.
+
+Introduced in notebook 01. Also the two context managers the rest of `helpers` uses to change global state and
+put it back: `threads(n)` (torch's intra-op thread count) and `transformers_quiet()` (transformers' logger).
+"""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import os
 import platform
 import random
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import transformers
+
+KNOWN_NOISE: tuple[tuple[type[Warning], str], ...] = (
+    # torch 2.13 deprecates every torch.jit entry point in favour of torch.export / torch.compile.
+    (DeprecationWarning, r"`torch\.jit\.\w+` is deprecated"),
+    # transformers builds the attention mask with torch.tensor(1.0): a constant, correctly recorded.
+    (torch.jit.TracerWarning, r"torch\.tensor results are registered as constants"),
+)
+"""(category, message regex) pairs explained in notebook 01; `known_noise()` hides exactly these."""
+
+
+def release(version: str) -> str:
+    """'2.13.0' for '2.13.0+cpu': the release without the build tag, which differs between platforms."""
+    return version.split("+")[0]
+
+
+def versions() -> dict[str, str]:
+    """Versions that decide whether a saved file loads and what a notebook prints: python, torch, transformers."""
+    import transformers
+
+    python = ".".join(platform.python_version_tuple()[:2])
+    return {"python": python, "torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def setup(seed: int = 0) -> None:
-    """Seed Python, NumPy and torch, and print the versions that decide what the notebook shows."""
+    """Seed Python, NumPy and torch, and print the library versions that decide what the notebook shows."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    print(
-        f"python {'.'.join(platform.python_version_tuple()[:2])} | torch {torch.__version__} | "
-        f"transformers {transformers.__version__} | seed {seed}"
-    )
+    found = versions()
+    print(f"torch {release(found['torch'])} | transformers {found['transformers']} | seed {seed}")
 
 
 def workdir(prefix: str) -> Path:
@@ -36,6 +62,83 @@ def workdir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+def locate(relative: str, setting: str) -> Path:
+    """A folder of this course's checkout (e.g. "benchmarks/results", "cpp"): the environment variable `setting`
+    if set, else `relative` under the current folder or the nearest parent that has it.
+
+    Notebooks run in `notebooks/`, scripts at the top of the checkout; both find it. An installed copy of
+    `helpers` used elsewhere sets the variable.
+    """
+    if os.environ.get(setting):
+        return Path(os.environ[setting])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / relative).is_dir():
+            return folder / relative
+    raise FileNotFoundError(f"no {relative}/ folder in {here} or above it: run from the course's checkout, or "
+                            f"set the environment variable {setting} to the folder")
+
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    """Run the block with `torch.set_num_threads(count)`; the previous count is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def transformers_quiet() -> Iterator[None]:
+    """Run the block with transformers' logger at errors only; its previous level is restored afterwards.
+
+    Does not import transformers where nothing has: a process that only loads saved files stays free of it.
+    """
+    if "transformers" not in sys.modules:
+        yield
+        return
+    import transformers
+
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(level)
+
+
+@contextlib.contextmanager
+def known_noise() -> Iterator[None]:
+    """Inside this block, hide the `KNOWN_NOISE` warnings; every other warning still shows.
+
+    Also turns transformers' logger down to errors: the tracer reads every property of a model, and
+    `PreTrainedModel.loss_function` logs "`loss_type=None` was set in the config…" when read.
+    """
+    with transformers_quiet(), warnings.catch_warnings():
+        for category, message in KNOWN_NOISE:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        yield
+
+
+@contextlib.contextmanager
+def show_once() -> Iterator[list[str]]:
+    """Record the warnings raised inside the block; afterwards print each distinct one once, without paths.
+
+    Use where a warning is the lesson: the reader sees its category and message, not a wall of repeats.
+    """
+    seen: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield seen
+    for warning in caught:
+        line = f"{warning.category.__name__}: {warning.message}"
+        if line not in seen:
+            seen.append(line)
+            print(line)
 
 
 def check(answer: Any, test: Callable[[Any], bool], hint: str) -> bool | None:

@@ -4,7 +4,7 @@ Introduced in notebook 08. The C++ program `cpp/run_model.cpp` links the LibTorc
 installed torch wheel (no separate download). `build()` compiles it once into `cpp/build/` (`make cpp`
 does the same); `write_inputs`, `write_tensors` and `read_tensors` speak its plain-text tensor format; `run()`
 calls it and returns its outputs and the timings of its own warm-up-then-repeat loop. It runs `.pt` files
-from `helpers.tracing.save` and `.pt2` packages from `helpers.export.package`, whose input ranges it checks.
+from `helpers.files.save` and `.pt2` packages from `helpers.export.package`, whose input ranges it checks.
 
 The tensor-text format (also described in cpp/tensor_text.hpp):
 
@@ -30,11 +30,10 @@ from pathlib import Path
 import torch
 import torch.utils
 
-from helpers import bench
+from helpers import course, timing
 
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE_DIR = ROOT / "cpp"
-BUILD_DIR = SOURCE_DIR / "build"
+SETTING = "COURSE_CPP"
+"""Environment variable naming the folder of the C++ sources, for an installed copy of `helpers` used elsewhere."""
 FORMAT_LINE = "# tensor-text v1"
 DTYPES = {torch.int64: "int64", torch.float32: "float32"}
 INPUT_NAMES = ("input_ids", "attention_mask")  # what run_model feeds the model, in this order
@@ -53,7 +52,7 @@ class CppRun:
     """What one call of the C++ program gave back."""
 
     outputs: list[torch.Tensor]  # output_0, output_1, ... as the model returned them
-    timing: bench.Timing  # its timed loop, summarized like helpers.bench.measure
+    timing: timing.Timing  # its timed loop, summarized like helpers.timing.measure
     log: str  # what it printed, less the raw timings
 
 
@@ -134,7 +133,17 @@ def _cmake(*args: str | Path) -> None:
         raise BuildError(f"cmake {' '.join(map(str, args[:2]))} failed:\n{tail}")
 
 
-def build(build_dir: str | os.PathLike = BUILD_DIR) -> Path:
+def source_dir() -> Path:
+    """The C++ sources: the checkout's `cpp/` (found from the current folder) or $COURSE_CPP."""
+    return course.locate("cpp", SETTING)
+
+
+def default_binary() -> Path:
+    """Where `build()` puts run_model by default: `cpp/build/run_model`."""
+    return source_dir() / "build" / "run_model"
+
+
+def build(build_dir: str | os.PathLike | None = None) -> Path:
     """Configure (once) and build cpp/ against this venv's LibTorch; return the run_model binary.
 
     Safe to repeat: CMake rebuilds only what changed, so a built tree costs well under a second.
@@ -142,14 +151,14 @@ def build(build_dir: str | os.PathLike = BUILD_DIR) -> Path:
     reason = missing_tools()
     if reason:
         raise BuildError(reason)
-    build_dir = Path(build_dir)
+    build_dir = Path(build_dir) if build_dir else default_binary().parent
     with _locked(build_dir):
         cache = build_dir / "CMakeCache.txt"
         if cache.exists() and torch.utils.cmake_prefix_path not in cache.read_text():
             cache.unlink()  # configured against another torch (a moved or rebuilt venv): start over
         if not cache.exists():
             prefix = f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"
-            _cmake("-S", SOURCE_DIR, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release", prefix)
+            _cmake("-S", source_dir(), "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release", prefix)
         _cmake("--build", build_dir, "--parallel", str(os.cpu_count() or 1))
     return build_dir / "run_model"
 
@@ -179,13 +188,14 @@ def run(
     repeat: int = 1,
     threads: int | None = None,
     overwrite: bool = False,
-    binary: str | os.PathLike = BUILD_DIR / "run_model",
+    binary: str | os.PathLike | None = None,
 ) -> CppRun:
     """Run the C++ program on a .pt or .pt2 model and a tensor-text inputs file; read back its outputs.
 
     It calls the model `warmup` times untimed, then `repeat` times timed, with `threads` intra-op threads
     (default: the same as this Python process, so timings compare fairly).
     """
+    binary = binary or default_binary()
     if not Path(binary).exists():
         raise FileNotFoundError(f"{binary} is not built yet: run `make cpp` or helpers.cpp.build()")
     threads = threads or torch.get_num_threads()
@@ -195,13 +205,13 @@ def run(
     if done.returncode != 0:
         raise CppError(_error_text(done.stderr) or f"run_model exited with code {done.returncode} and no message")
     seconds, log = _split_log(done.stdout)  # stderr may hold LibTorch warnings: keep them visible
-    timing = bench.summarize(seconds)
-    timing.threads = threads
-    return CppRun(list(read_tensors(outputs_path).values()), timing, "\n".join(log + done.stderr.splitlines()))
+    timed = timing.summarize(seconds)
+    timed.threads = threads
+    return CppRun(list(read_tensors(outputs_path).values()), timed, "\n".join(log + done.stderr.splitlines()))
 
 
 if __name__ == "__main__":  # `make cpp`
     try:
-        print(f"built {build().relative_to(ROOT)}")
+        print(f"built {build()}")
     except BuildError as err:
         sys.exit(f"make cpp: {err}")

@@ -3,7 +3,7 @@
 Introduced in notebook 06. `export_program` captures a model with a dynamic batch size and sequence length;
 `package` compiles it ahead of time into a `.pt2` (kernels and weights in a shared library, loaded from Python by
 `torch._inductor.aoti_load_package`, from C++ by `torch::inductor::AOTIModelPackageLoader`) plus a manifest beside
-it, as `tracing.save` does; `load_package` checks the file against its manifest and returns a callable that
+it, as `files.save` does (`cached_package` reuses a build made from the same program); `load_package` checks the file against its manifest and returns a callable that
 refuses shapes outside the exported range, which the compiled code itself does not check (cpp/run_model checks
 them from the metadata `package` stores inside the `.pt2`).
 """
@@ -13,12 +13,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import hashlib
 import inspect
-import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -28,9 +26,8 @@ from typing import Any
 import torch
 from torch.export import Dim, ExportedProgram
 
-from helpers import tracing
+from helpers import files, tracing
 
-MANIFEST_FORMAT = "torchscript-course/aoti-1"
 MAX_BATCH = 64
 MIN_DYNAMIC = 2
 """torch.export fixes every dim whose example size is 0 or 1, so examples need 2+ tokens (batch 1 is widened)."""
@@ -207,17 +204,6 @@ def _compile(program: ExportedProgram, path: Path, settings: dict[str, Any]) -> 
     return seconds, torch._inductor.aoti_load_package(str(path)).get_metadata().get("AOTI_CPU_ISA", "unknown")
 
 
-def _writable(path: Path, overwrite: bool) -> Path:
-    """`path`, after refusing to replace existing files (unless `overwrite`) or to write a package not named .pt2."""
-    existing = [p.name for p in (path, tracing.manifest_path(path)) if p.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{', '.join(existing)} already exists in {path.parent}: choose another name, "
-                              "or pass overwrite=True to replace it")
-    if path.suffix != ".pt2":
-        raise ValueError(f"{path.name}: an AOTInductor package must end in .pt2 (its loaders expect it)")
-    return path
-
-
 def package(
     program: ExportedProgram,
     path: str | os.PathLike,
@@ -234,42 +220,28 @@ def package(
     choices while compiling: a much slower build, measured in benchmarks/backends.py. Refuses to replace files
     unless `overwrite=True`; builds in a temporary folder beside `path` and renames the results into place.
     """
-    path = _writable(Path(path), overwrite)
+    path = Path(path)
+    if path.suffix != ".pt2":
+        raise ValueError(f"{path.name}: an AOTInductor package must end in .pt2 (its loaders expect it)")
+    files.refuse_overwrite(path, files.manifest_path(path), overwrite=overwrite)
     with torch_internal_noise():
         program = _with_dtype(program, dtype)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))  # same disk: renames are atomic
-    tmp = staging / path.name  # the archive's root folder is named after the file
-    try:
-        settings = build_settings(dtype, freeze, max_autotune)
+    settings = build_settings(dtype, freeze, max_autotune)
+
+    def write(tmp: Path) -> dict[str, Any]:
         seconds, isa = _compile(program, tmp, settings)
-        weights = sorted({str(t.dtype)[len("torch."):] for t in program.state_dict.values() if t.is_floating_point()})
-        manifest = {
-            "format": MANIFEST_FORMAT, "file": path.name, "bytes": tmp.stat().st_size, "sha256": tracing.sha256(tmp),
-            **signature(program), "dtype": "+".join(weights), "settings": settings,
-            "cpu_isa": isa, "compile_seconds": round(seconds, 1), "built": dt.date.today().isoformat(),
-            "versions": tracing.versions(),
-        }
-        tracing.manifest_path(tmp).write_text(json.dumps(manifest, indent=2) + "\n")
-        os.replace(tmp, path)
-        os.replace(tracing.manifest_path(tmp), tracing.manifest_path(path))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return manifest
-
-
-AOTI_FILE = tracing.FileKind(
-    MANIFEST_FORMAT, "export.package(program, path)", "build", "built", "rebuild",
-    "A .pt2 holds a compiled library that loading runs", "torch._inductor.aoti_load_package loads it as is",
-)
+        return {"cpu_isa": isa, "compile_seconds": round(seconds, 1), "built": dt.date.today().isoformat()}
+    weights = sorted({str(t.dtype)[len("torch."):] for t in program.state_dict.values() if t.is_floating_point()})
+    details = {**signature(program), "dtype": "+".join(weights), "settings": settings}
+    return files.write_checked(path, write, files.AOTI, details, overwrite=overwrite)
 
 
 def check_package(path: str | os.PathLike) -> dict[str, Any]:
     """Check a `.pt2` against its manifest (exists, size, sha256, torch version); return the manifest."""
-    manifest = tracing.check_file(path, AOTI_FILE)
+    manifest = files.check_file(path, files.AOTI)
     built_with = manifest["versions"]["torch"]
     if built_with != torch.__version__:
-        raise tracing.ModelFileError(f"{Path(path).name} was compiled by torch {built_with}; this is torch "
+        raise files.ModelFileError(f"{Path(path).name} was compiled by torch {built_with}; this is torch "
                                      f"{torch.__version__}. A package needs the torch that built it: rebuild it")
     return manifest
 
@@ -305,6 +277,39 @@ def load_package(path: str | os.PathLike) -> Package:
     try:
         runner = torch._inductor.aoti_load_package(str(path))
     except RuntimeError as err:
-        raise tracing.ModelFileError(f"aoti_load_package could not read {Path(path).name}: "
+        raise files.ModelFileError(f"aoti_load_package could not read {Path(path).name}: "
                                      f"{str(err).strip().splitlines()[0]}") from err
     return Package(runner, manifest)
+
+
+def fingerprint(program: ExportedProgram) -> str:
+    """sha256 of a program's graph and weights: the same program always gives the same digest."""
+    digest = hashlib.sha256(str(program.graph).encode())
+    for name, tensor in sorted({**program.state_dict, **program.constants}.items()):
+        if isinstance(tensor, torch.Tensor):
+            digest.update(name.encode() + str(tensor.dtype).encode())
+            digest.update(tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cached_package(program: ExportedProgram, path: str | os.PathLike, **settings: Any) -> dict[str, Any]:
+    """`package` for a build folder: reuse `path` if this torch built it from this program with these
+    settings (the program's `fingerprint` sits beside it in `path.program`), else (re)build it. Prints which."""
+    path, wanted = Path(path), build_settings(
+        settings.get("dtype"), settings.get("freeze", True), settings.get("max_autotune", False))
+    source, key_file = fingerprint(program), Path(f"{path}.program")
+    reason = "not built yet"
+    if path.exists():
+        try:
+            manifest = check_package(path)
+            if manifest["settings"] == wanted and key_file.exists() and key_file.read_text() == source:
+                print(f"reused {path.name} (compiled in {manifest['compile_seconds']} s on {manifest['built']})")
+                return manifest
+            reason = "it was built from another program or with other settings"
+        except files.ModelFileError as err:
+            reason = str(err)
+    key_file.unlink(missing_ok=True)
+    manifest = package(program, path, overwrite=True, **settings)
+    key_file.write_text(source)
+    print(f"compiled {path.name} in {manifest['compile_seconds']} s ({reason})")
+    return manifest

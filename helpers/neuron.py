@@ -10,10 +10,10 @@ Works on torch 1.13 / Python 3.10 (the Inf1 stack) as well as on the course's CP
 
 from __future__ import annotations
 
+import concurrent.futures
 import glob
 import importlib
 import importlib.metadata
-import threading
 import time
 import warnings
 from collections import Counter
@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from helpers import bench, quiet, tracing
+from helpers import accuracy, course, files, tracing
+from helpers.timing.clock import Clock, percentile
 
 NEURON_REPO = "https://pip.repos.neuron.amazonaws.com"
 """AWS's pip repository: the only source of the real torch-neuron and torch-neuronx."""
@@ -134,11 +135,6 @@ def split_options(backend: str, options: dict[str, Any]) -> tuple[dict[str, Any]
     return applied, skipped
 
 
-def shape_label(shapes: Iterable[tuple[int, ...]]) -> str:
-    """'8x128, 8x128' for two inputs of shape [8, 128]."""
-    return ", ".join("x".join(str(d) for d in shape) for shape in shapes)
-
-
 @dataclass
 class TraceRecord:
     """What `trace_for_inferentia` did: backend, input shapes, compile time, options applied and not applied."""
@@ -152,7 +148,7 @@ class TraceRecord:
     not_applied: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        shapes = shape_label(self.input_shapes)
+        shapes = ", ".join(map(tracing.shape_label, self.input_shapes))
         lines = [
             f"backend      {self.backend}: {self.function}",
             f"why          {self.reason}",
@@ -170,11 +166,11 @@ def _compile(backend: str, model: torch.nn.Module, example: tuple[torch.Tensor, 
         return tracing.trace(model, example, **options)
     if backend == "inf1":
         importlib.import_module("torch_neuron")  # registers torch.neuron
-        with quiet.known_noise():
+        with course.known_noise():
             return torch.neuron.trace(model, example, **options)
     if backend == "inf2":
         torch_neuronx = importlib.import_module("torch_neuronx")
-        with quiet.known_noise():
+        with course.known_noise():
             return torch_neuronx.trace(model, example, **options)
     raise ValueError(f"backend {backend!r} is not one of {sorted(BACKENDS)}")
 
@@ -216,16 +212,16 @@ def require_shape(record: TraceRecord, inputs: tracing.Inputs | torch.Tensor) ->
     same = len(got) == len(record.input_shapes) and all(
         (g[1:] == w[1:] and len(g) == len(w)) if dynamic else g == w for g, w in zip(got, record.input_shapes))
     if not same:
-        raise ValueError(f"inputs have shape {shape_label(got)} but the module was compiled for "
-                         f"{shape_label(record.input_shapes)} - pad to the compiled shape (notebook 02's buckets) "
-                         "or compile one more shape")
+        raise ValueError(f"inputs have shape {', '.join(map(tracing.shape_label, got))} but the module was "
+                         f"compiled for {', '.join(map(tracing.shape_label, record.input_shapes))} - pad to the "
+                         "compiled shape (helpers.shapes.BucketedModel) or compile one more shape")
 
 
-def load(path: str, detection: Detection) -> torch.jit.ScriptModule:
-    """`tracing.load` after importing the backend's package: Neuron modules need its ops registered first."""
+def load(path: str, detection: Detection) -> files.TracedModel:
+    """`files.load` after importing the backend's package: Neuron modules need its ops registered first."""
     if detection.backend != "cpu":
         importlib.import_module(BACKENDS[detection.backend][0])
-    return tracing.load(path)
+    return files.load(path)
 
 
 def operator_counts(traced: torch.jit.ScriptModule) -> Counter:
@@ -242,7 +238,7 @@ def scatter_gather(module: Callable, inputs: tracing.Inputs, parts: int) -> Any:
                          f"of {parts} (DataParallel without dynamic batching needs batch = parts x compiled batch)")
     chunks = zip(*(t.chunk(parts, dim=0) for t in example))
     with torch.no_grad():
-        outputs = [tracing.flat_tensors(module(*chunk)) for chunk in chunks]
+        outputs = [accuracy.flat_tensors(module(*chunk)) for chunk in chunks]
     return tuple(torch.cat(pieces, dim=0) for pieces in zip(*outputs))
 
 
@@ -263,40 +259,36 @@ class Throughput:
                 f"ms ({self.calls} calls of batch {self.batch_size}, {self.workers} worker(s), {self.seconds:.1f} s)")
 
 
+def _calls_until(module: Callable, example: tuple, deadline: float, clock: Clock) -> list[float]:
+    """One worker: call `module(*example)` at least once, then until `deadline`; the latency of each call."""
+    latencies = []
+    with torch.inference_mode():
+        while True:
+            start = clock()
+            module(*example)
+            latencies.append(clock() - start)
+            if clock() >= deadline:
+                return latencies
+
+
 def benchmark(module: Callable, inputs: tracing.Inputs, workers: int = 2, duration: float = 3.0,
-              warmup: int = 2) -> Throughput:
+              warmup: int = 2, clock: Clock = time.perf_counter) -> Throughput:
     """Call `module(*inputs)` from `workers` threads for `duration` seconds, as NeuronPerf does per model.
 
     Throughput counts inferences (batch x calls); latency is per call. 2 workers per model is NeuronPerf's
-    throughput setting, 1 its latency setting.
+    throughput setting, 1 its latency setting. A call that raises in any worker is raised here.
     """
     if workers < 1 or duration <= 0:
         raise ValueError(f"need workers >= 1 and duration > 0 s, got workers={workers}, duration={duration}")
     example = tracing.as_tuple(inputs)
-    latencies: list[float] = []
-    lock = threading.Lock()
     with torch.inference_mode():
         for _ in range(warmup):
             module(*example)
-    deadline = time.perf_counter() + duration
-
-    def worker() -> None:  # at least one call each, then until the deadline
-        with torch.inference_mode():
-            while True:
-                start = time.perf_counter()
-                module(*example)
-                with lock:
-                    latencies.append(time.perf_counter() - start)
-                if time.perf_counter() >= deadline:
-                    break
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - start
+    start = clock()
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        jobs = [pool.submit(_calls_until, module, example, start + duration, clock) for _ in range(workers)]
+        latencies = [t for job in jobs for t in job.result()]  # result() re-raises a worker's exception
+    elapsed = clock() - start
     batch = example[0].shape[0]
-    return Throughput(len(latencies) * batch / elapsed, bench.percentile(latencies, 50) * 1e3,
-                      bench.percentile(latencies, 99) * 1e3, len(latencies), batch, workers, elapsed)
+    return Throughput(len(latencies) * batch / elapsed, percentile(latencies, 50) * 1e3,
+                      percentile(latencies, 99) * 1e3, len(latencies), batch, workers, elapsed)

@@ -1,23 +1,20 @@
 """Padding policies and what they cost: pad every request to one length, to a few buckets, or not at all.
 
 Introduced in notebook 02; `benchmarks/padding.py` runs the same functions on the whole shipped corpus.
-Every policy is a `helpers.inputs.BucketedModel`: "pad to 512" is one bucket of 512, "exact length" is a
+Every policy is a `helpers.shapes.BucketedModel`: "pad to 512" is one bucket of 512, "exact length" is a
 bucket for every length, so all four run the same code and differ only in how much padding they compute.
+They are timed with `helpers.timing.compare`, interleaved. matplotlib and ipywidgets load only when used.
 """
 
 from __future__ import annotations
 
-import json
-import statistics
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from typing import Any
 
-import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from helpers import bench, inputs, tracing
+from helpers import shapes, timing, tracing
 
 POLICIES: dict[str, tuple[int, ...] | None] = {
     "pad to 512": (512,),
@@ -26,7 +23,6 @@ POLICIES: dict[str, tuple[int, ...] | None] = {
     "exact length": None,  # a bucket for every length: no padding, and as many shapes as lengths
 }
 BASELINE = "exact length"
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 RawTraces = Mapping[str, tuple[torch.jit.ScriptModule, torch.nn.Module]]
 """name -> (a trace, the eager model it came from), for the explorer's verdicts."""
 
@@ -39,18 +35,10 @@ def policy_buckets(policy: str, limit: int = 512) -> tuple[int, ...]:
 
 
 def servers(model: torch.nn.Module, traced: torch.jit.ScriptModule | None = None, max_batch: int = 8,
-            policies: Sequence[str] = tuple(POLICIES)) -> dict[str, inputs.BucketedModel]:
+            policies: Sequence[str] = tuple(POLICIES)) -> dict[str, shapes.BucketedModel]:
     """One BucketedModel per policy, all starting from the same trace (each verifies it at its own shapes)."""
     limit = getattr(model.config, "max_position_embeddings", 512)
-    return {p: inputs.BucketedModel(model, policy_buckets(p, limit), max_batch, traced=traced) for p in policies}
-
-
-def benchmark_results(name: str = "padding") -> dict:
-    """The committed results of benchmarks/<name>.py (JSON written by `make bench`)."""
-    path = RESULTS / f"{name}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run `make bench` (or python benchmarks/{name}.py) first")
-    return json.loads(path.read_text())
+    return {p: shapes.BucketedModel(model, policy_buckets(p, limit), max_batch, traced=traced) for p in policies}
 
 
 def arrivals(requests: Sequence[torch.Tensor], max_batch: int = 8) -> list[list[torch.Tensor]]:
@@ -60,10 +48,10 @@ def arrivals(requests: Sequence[torch.Tensor], max_batch: int = 8) -> list[list[
 
 def tokens_computed(lengths: Sequence[int], buckets: Sequence[int]) -> int:
     """Token positions the model computes when every request is padded to its bucket."""
-    return sum(inputs.bucket_for(n, buckets) for n in lengths)
+    return sum(shapes.bucket_for(n, buckets) for n in lengths)
 
 
-def warm_up(server: inputs.BucketedModel, groups: Sequence[Sequence[torch.Tensor]], times: int = 2) -> None:
+def warm_up(server: shapes.BucketedModel, groups: Sequence[Sequence[torch.Tensor]], times: int = 2) -> None:
     """Serve, `times` each, the groups that bring a batch shape not seen before: every shape gets traced or
     verified, and the TorchScript executor has optimised it, before anything is timed."""
     seen: set[tuple[int, int]] = set()
@@ -75,40 +63,35 @@ def warm_up(server: inputs.BucketedModel, groups: Sequence[Sequence[torch.Tensor
             seen |= shapes
 
 
-def compare(servers: Mapping[str, inputs.BucketedModel], groups: Sequence[Sequence[torch.Tensor]],
-            rounds: int = 5, warmup: int = 2) -> dict[str, list[float]]:
-    """Seconds per pass over `groups`, per policy, after `warm_up(server, groups, warmup)`. Policies take turns
-    each round (A B C A B C ...), so a noisy neighbour slows all of them alike and the ratios stay honest."""
-    def one_pass(server: inputs.BucketedModel) -> None:
+def one_pass(server: shapes.BucketedModel, groups: Sequence[Sequence[torch.Tensor]]) -> timing.Candidate:
+    """A candidate for `timing.compare` whose one call serves every group of requests, in order."""
+    def run() -> None:
         for group in groups:
             server(group)
+    return timing.Candidate(run)
 
+
+def time_policies(servers: Mapping[str, shapes.BucketedModel], groups: Sequence[Sequence[torch.Tensor]],
+            rounds: int = 5, warmup: int = 2) -> timing.Comparison:
+    """Seconds per pass over `groups`, per policy, after `warm_up(server, groups, warmup)`: `timing.compare`
+    with the policies taking turns each round, baseline "exact length" when it is one of them."""
     for server in servers.values():
         warm_up(server, groups, warmup)
-    runs: dict[str, list[float]] = {name: [] for name in servers}
-    for _ in range(rounds):
-        for name, server in servers.items():
-            runs[name].append(bench.measure(lambda: one_pass(server), warmup=0, repeat=1).median)
-    return runs
+    candidates = {name: one_pass(server, groups) for name, server in servers.items()}
+    baseline = BASELINE if BASELINE in servers else None
+    return timing.compare(candidates, baseline=baseline, warmup=0, repeat=rounds, progress=False)
 
 
-def paired_ratio(runs: Mapping[str, list[float]], policy: str, baseline: str = BASELINE) -> float:
-    """Median over rounds of (policy seconds / baseline seconds in the same round)."""
-    return statistics.median(a / b for a, b in zip(runs[policy], runs[baseline]))
-
-
-def table(runs: Mapping[str, list[float]], lengths: Sequence[int], limit: int = 512) -> list[dict]:
+def table(comparison: timing.Comparison, lengths: Sequence[int], limit: int = 512) -> list[dict[str, Any]]:
     """One row per policy: shapes it needs, tokens computed, padding share, timing, cost vs exact length."""
-    rows = []
-    real = sum(lengths)
-    for policy, seconds in runs.items():
-        buckets = policy_buckets(policy, limit)
+    rows, real = [], sum(lengths)
+    for row in comparison.rows:
+        buckets = policy_buckets(row.name, limit)
         computed = tokens_computed(lengths, buckets)
-        timing = bench.summarize(seconds)
         rows.append({
-            "policy": policy, "shapes": len({inputs.bucket_for(n, buckets) for n in lengths}),
-            "tokens": computed, "padding": 1 - real / computed, **bench.as_dict(timing),
-            "vs_exact": paired_ratio(runs, policy) if BASELINE in runs else None,
+            "policy": row.name, "shapes": len({shapes.bucket_for(n, buckets) for n in lengths}),
+            "tokens": computed, "padding": 1 - real / computed, **timing.clock.as_dict(row.timing),
+            "vs_exact": comparison.paired_ratio(row.name) if comparison.baseline == BASELINE else None,
         })
     return rows
 
@@ -126,18 +109,20 @@ def format_table(rows: Sequence[dict]) -> str:
 
 
 def latency_curve(traced: torch.jit.ScriptModule, tokenizer: PreTrainedTokenizerBase, lengths: Sequence[int],
-                  batch: int = 1, warmup: int = 1, repeat: int = 5) -> dict[int, bench.Timing]:
+                  batch: int = 1, warmup: int = 1, repeat: int = 5) -> dict[int, timing.Timing]:
     """Measured latency of one call at [batch, length] for each length (real token ids, full mask)."""
     curve = {}
     for length in lengths:
-        example = inputs.dummy_inputs(tokenizer, (batch, length))
-        curve[length] = bench.measure(lambda: traced(*example), warmup=warmup, repeat=repeat)
+        example = shapes.dummy_inputs(tokenizer, (batch, length))
+        curve[length] = timing.measure(lambda: traced(*example), warmup=warmup, repeat=repeat)
     return curve
 
 
-def plot_latency(curve: Mapping[int, bench.Timing], title: str, buckets: Sequence[int] = POLICIES["buckets"],
-                 ax: plt.Axes | None = None) -> plt.Axes:
+def plot_latency(curve: Mapping[int, timing.Timing], title: str, buckets: Sequence[int] = POLICIES["buckets"],
+                 ax: Any = None) -> Any:
     """Median latency vs sequence length with the p10-p90 band; dotted lines at the bucket lengths."""
+    import matplotlib.pyplot as plt
+
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     lengths = sorted(curve)
     ax.plot(lengths, [curve[n].median * 1e3 for n in lengths], marker="o", label="median")
@@ -150,8 +135,10 @@ def plot_latency(curve: Mapping[int, bench.Timing], title: str, buckets: Sequenc
     return ax
 
 
-def plot_policies(rows: Sequence[dict], title: str, ax: plt.Axes | None = None) -> plt.Axes:
+def plot_policies(rows: Sequence[dict], title: str, ax: Any = None) -> Any:
     """Median seconds per policy (log scale), with p10-p90 whiskers."""
+    import matplotlib.pyplot as plt
+
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     medians = [r["median"] for r in rows]
     errors = [[r["median"] - r["p10"] for r in rows], [r["p90"] - r["median"] for r in rows]]
@@ -160,23 +147,16 @@ def plot_policies(rows: Sequence[dict], title: str, ax: plt.Axes | None = None) 
     return ax
 
 
-def random_inputs(model: torch.nn.Module, batch: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded random token ids in the model's vocabulary (skipping the first 5, often special) and a full mask."""
-    generator = torch.Generator().manual_seed(batch * 1000 + length)
-    ids = torch.randint(5, model.config.vocab_size, (batch, length), generator=generator)  # [batch, length]
-    return ids, torch.ones_like(ids)
-
-
 def raw_verdict(traced: torch.jit.ScriptModule, model: torch.nn.Module, batch: int, length: int) -> str:
     """What a trace does at [batch, length], compared with its eager model: matches, wrong numbers, or raises."""
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit is not None and length > limit:
         return f"cannot run: the model has {limit} positions"
-    row = tracing.verify(traced, model, [random_inputs(model, batch, length)], raise_on_mismatch=False).rows[0]
+    row = tracing.verify(traced, model, [shapes.random_inputs(model, batch, length)], raise_on_mismatch=False).rows[0]
     if row.error:
         return f"raises {row.error}"
     if row.ok:
-        return f"matches eager (max |diff| {row.max_abs_diff:.1e})"
+        return f"matches eager ({row.closeness})"
     return f"WRONG numbers, silently: max |diff| {row.max_abs_diff:.2f}"
 
 
@@ -190,10 +170,10 @@ def shape_report(traced: torch.jit.ScriptModule, tokenizer: PreTrainedTokenizerB
         if length > buckets[-1]:
             lines.append(f"  {policy:<13} cannot serve it: largest bucket is {buckets[-1]}")
             continue
-        padded = inputs.bucket_for(length, buckets)
+        padded = shapes.bucket_for(length, buckets)
         if (batch, padded) not in cache:
-            example = inputs.dummy_inputs(tokenizer, (batch, padded))
-            cache[batch, padded] = bench.measure(lambda: traced(*example), warmup=1, repeat=3).median
+            example = shapes.dummy_inputs(tokenizer, (batch, padded))
+            cache[batch, padded] = timing.measure(lambda: traced(*example), warmup=1, repeat=3).median
         lines.append(f"  {policy:<13} runs {batch}x{padded:<4} {1 - length / padded:>4.0%} padding  "
                      f"{cache[batch, padded] * 1e3:7.1f} ms")
     lines += [f"  raw {name} trace: {raw_verdict(t, m, batch, length)}" for name, (t, m) in raw.items()]
@@ -201,8 +181,10 @@ def shape_report(traced: torch.jit.ScriptModule, tokenizer: PreTrainedTokenizerB
 
 
 def explorer(traced: torch.jit.ScriptModule, tokenizer: PreTrainedTokenizerBase, raw: RawTraces,
-             length: int = 24, batch: int = 1) -> widgets.VBox:
+             length: int = 24, batch: int = 1) -> Any:
     """Sliders for request length and batch size; below them, `shape_report` for the chosen shape (live)."""
+    import ipywidgets as widgets
+
     sliders = [widgets.IntSlider(length, min=3, max=512, description="length", continuous_update=False),
                widgets.IntSlider(batch, min=1, max=8, description="batch", continuous_update=False)]
     out, cache = widgets.Output(), {}

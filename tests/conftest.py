@@ -1,9 +1,14 @@
-"""Shared fixtures: the shipped MiniLM (real weights, loaded once per session) and its inputs."""
+"""Shared fixtures: the shipped MiniLM (real weights, loaded once per session), its inputs, and a way to run
+the notebooks' exercise self-checks with a given answer (tests/test_exercises_*.py)."""
 
+import re
+from pathlib import Path
+
+import nbformat
 import pytest
 import torch
 
-from helpers import models, tracing
+from helpers import course, models, tracing
 
 SENTENCES = [
     "TorchScript records the operations a model runs.",
@@ -47,3 +52,24 @@ class SizeBaked(torch.nn.Module):
 @pytest.fixture
 def size_baked():
     return SizeBaked()
+
+
+def exercise_cell(notebook: str, answer: str) -> str:
+    """The source of the code cell in notebooks/<notebook> that starts `<answer> = None` (an exercise check)."""
+    path = Path(__file__).parents[1] / "notebooks" / notebook
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    found = [c.source for c in cells if re.search(rf"^{answer} = None\b", c.source, re.M)]
+    assert len(found) == 1, f"{notebook} has {len(found)} cells assigning {answer} = None"
+    return found[0]
+
+
+@pytest.fixture
+def run_exercise(capsys):
+    """Run an exercise's self-check cell as the notebook has it, with `<answer> = None` replaced by `solution`
+    (source code), in `namespace`; return the line it printed ("correct!", "not yet. ...")."""
+    def run(notebook: str, answer: str, solution: str, namespace: dict) -> str:
+        source = re.sub(rf"^{answer} = None\b.*$", f"{answer} = {solution}", exercise_cell(notebook, answer),
+                        count=1, flags=re.M)
+        exec(compile(source, f"{notebook}:{answer}", "exec"), {"course": course, **namespace})
+        return capsys.readouterr().out.strip().splitlines()[-1]
+    return run

@@ -1,6 +1,9 @@
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+import pytest
 
 from helpers import course
 
@@ -31,3 +34,64 @@ def test_setup_seeds_and_prints_versions(capsys):
     course.setup(seed=7)
     assert torch.equal(first, torch.rand(2))
     assert "torch 2.13.0" in capsys.readouterr().out
+
+
+def test_setup_prints_the_release_not_the_build_tag(capsys):
+    course.setup()
+    line = capsys.readouterr().out
+    assert "+cpu" not in line and "python" not in line, "stored outputs must not depend on the platform or Python"
+
+
+def test_known_noise_hides_only_explained_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with course.known_noise():
+            warnings.warn("`torch.jit.trace` is deprecated. Please switch to torch.export.", DeprecationWarning)
+            warnings.warn("something new", UserWarning)
+    assert [str(w.message) for w in caught] == ["something new"]
+
+
+def test_show_once_prints_each_distinct_warning_once(capsys):
+    import torch
+
+    with course.show_once() as seen:
+        for _ in range(3):
+            warnings.warn("`torch.jit.trace` is deprecated.", DeprecationWarning)
+        warnings.warn("a tracer note", torch.jit.TracerWarning)
+    assert capsys.readouterr().out.splitlines() == [
+        "DeprecationWarning: `torch.jit.trace` is deprecated.",
+        "TracerWarning: a tracer note",
+    ]
+    assert len(seen) == 2
+
+
+def test_threads_and_transformers_quiet_restore_what_they_change():
+    import torch
+    import transformers
+
+    before = torch.get_num_threads()
+    with course.threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    level = transformers.logging.get_verbosity()
+    try:
+        with course.transformers_quiet():
+            assert transformers.logging.get_verbosity() == transformers.logging.ERROR
+            raise KeyError("leaving by an error restores it too")
+    except KeyError:
+        pass
+    assert transformers.logging.get_verbosity() == level
+
+
+def test_locate_finds_the_checkout_from_below_and_names_its_setting(tmp_path, monkeypatch):
+    (tmp_path / "cpp").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    monkeypatch.delenv("COURSE_CPP", raising=False)
+    assert course.locate("cpp", "COURSE_CPP") == tmp_path / "cpp"
+    monkeypatch.setenv("COURSE_CPP", "/somewhere/else")
+    assert course.locate("cpp", "COURSE_CPP") == Path("/somewhere/else")
+    monkeypatch.delenv("COURSE_CPP")
+    monkeypatch.chdir("/")
+    with pytest.raises(FileNotFoundError, match="set the environment variable COURSE_CPP"):
+        course.locate("cpp", "COURSE_CPP")

@@ -13,7 +13,7 @@ import zipfile
 import pytest
 import torch
 
-from helpers import cpp, export, models, tracing
+from helpers import accuracy, cpp, export, files, models, shapes
 
 
 @pytest.fixture(scope="session")
@@ -29,17 +29,14 @@ def binary():
 def minilm_files(tmp_path_factory, traced_minilm, example):
     """A folder holding the traced MiniLM (model.pt) and its inputs (inputs.txt, 3 sentences)."""
     folder = tmp_path_factory.mktemp("cpp_minilm")
-    tracing.save(traced_minilm, folder / "model.pt", example)
+    files.save(traced_minilm, folder / "model.pt", example)
     write_inputs(folder, *example)
     return folder
 
 
 def token_inputs(batch, seq):
     """Seeded token ids [batch, seq] for the tiny BERT (vocabulary 1000) and a mask whose last row is padded."""
-    ids = torch.randint(1, 1000, (batch, seq), generator=torch.Generator().manual_seed(batch * 1000 + seq))
-    mask = torch.ones(batch, seq, dtype=torch.long)
-    mask[-1, seq // 2 + 1:] = 0
-    return ids, mask
+    return shapes.random_ids(1000, batch, seq, seed=batch * 1000 + seq, low=1, pad_last=True)
 
 
 @pytest.fixture(scope="session")
@@ -131,8 +128,7 @@ def test_pt_from_cpp_matches_python(binary, minilm_files, minilm, traced_minilm,
     with torch.no_grad():
         traced_out, eager_out = traced_minilm(*example), minilm[0](*example)
     assert [tuple(t.shape) for t in run.outputs] == [(3, example[0].shape[1], 384), (3, 384)]
-    assert tracing.max_abs_diff(traced_out, run.outputs) < 1e-5
-    assert tracing.max_abs_diff(eager_out, run.outputs) < 1e-4
+    assert accuracy.close(run.outputs, traced_out) and accuracy.close(run.outputs, eager_out)
 
 
 @pytest.mark.parametrize("batch, seq", [(2, 8), (1, 8), (1, 2), (3, 11), (64, 128)])
@@ -146,8 +142,7 @@ def test_pt2_from_cpp_matches_python_at_every_shape_it_serves(binary, tiny_pt2, 
         packaged_out, eager_out = export.load_package(path)(*inputs), model(*inputs)
     assert [tuple(t.shape) for t in run.outputs] == [(batch, seq, 32), (batch, 32)]
     assert "serves: input_ids [batch, seq], attention_mask [batch, seq]; batch 1..64, seq 2..128" in run.log
-    assert tracing.max_abs_diff(packaged_out, run.outputs) < 1e-6
-    assert tracing.max_abs_diff(eager_out, run.outputs) < 1e-5
+    assert accuracy.close(run.outputs, packaged_out) and accuracy.close(run.outputs, eager_out)
 
 
 def test_timing_loop_times_every_repeat(binary, tiny_pt2, tmp_path):
@@ -201,7 +196,7 @@ def test_static_package_names_its_one_shape(binary, static_pt2, tiny_bert, tmp_p
     ids, mask = token_inputs(2, 8)
     run = cpp.run(static_pt2, write_inputs(tmp_path, ids, mask), tmp_path / "out.txt", binary=binary)
     with torch.no_grad():
-        assert tracing.max_abs_diff(tiny_bert(ids, mask), run.outputs) < 1e-5
+        assert accuracy.close(run.outputs, tiny_bert(ids, mask))
     assert "serves: input_ids [2, 8], attention_mask [2, 8]; static shapes" in run.log
     with pytest.raises(cpp.CppError, match=r"input_ids has shape 1x8; this package was exported for \[2, 8\] only "
                                            r"- pad or batch the inputs to that shape, or export with dynamic=True"):

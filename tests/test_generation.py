@@ -8,8 +8,10 @@ from collections import Counter
 import pytest
 import torch
 
-from helpers import decoders, generation, generators
-from helpers.greedy import GreedyRules
+from helpers import course, files, generation
+from helpers.generation import models as generators
+from helpers.generation import steps as decoders
+from helpers.generation.rules import GreedyRules
 
 SEQ2SEQ = ("marian", "bart", "t5")
 CAUSAL = ("gpt2", "llama", "gpt_neo")
@@ -20,10 +22,8 @@ MAX_LENGTH = 32
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny models run fastest on one thread, and the machine is shared: no thread contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with course.threads(1):
+        yield
 
 
 def reference(model, ids, mask, max_new_tokens):
@@ -98,14 +98,42 @@ def test_save_refuses_to_overwrite_and_load_checks_kind(family_pair, tmp_path):
     family, model, traced = family_pair
     traced.save(tmp_path / "gen")
     before = (tmp_path / "gen" / "generation.json").read_bytes()
-    with pytest.raises(FileExistsError, match="already holds .*nothing was overwritten"):
+    with pytest.raises(FileExistsError, match="already exist in .*choose another name"):
         traced.save(tmp_path / "gen")
     assert (tmp_path / "gen" / "generation.json").read_bytes() == before
     other = generation.TracedCausalLM if family in SEQ2SEQ else generation.TracedSeq2Seq
     with pytest.raises(ValueError, match=f"holds a '{traced.KIND}' generator"):
         other.load(tmp_path / "gen")
-    with pytest.raises(FileNotFoundError, match="save a generator there"):
+    with pytest.raises(FileNotFoundError, match=r"make it with generator\.save\(folder\)"):
         type(traced).load(tmp_path / "empty")
+
+
+def test_generation_json_is_checked_and_validated(family_pair, tmp_path):
+    family, model, traced = family_pair
+    traced.save(tmp_path / "gen")
+    settings = tmp_path / "gen" / "generation.json"
+    original = settings.read_text()
+    settings.write_text(original.replace('"max_length": 32', '"max_length": 64'))
+    with pytest.raises(files.ModelFileError, match="changed after it was saved"):
+        type(traced).load(tmp_path / "gen")
+    for broken in ("{not json", json.dumps({"kind": traced.KIND})):  # re-manifested, so only validation stops it
+        settings.write_text(broken)
+        manifest = json.loads(files.manifest_path(settings).read_text())
+        manifest.update(bytes=settings.stat().st_size, sha256=files.sha256(settings))
+        files.manifest_path(settings).write_text(json.dumps(manifest))
+        with pytest.raises(files.ModelFileError, match="not valid JSON|has no max_length, rules"):
+            type(traced).load(tmp_path / "gen")
+
+
+@pytest.mark.parametrize("family", ["marian", "gpt2"])
+def test_from_model_works_on_torchscript_true_models_and_equals_generate(family):
+    build = generators.tiny_seq2seq if family == "marian" else generators.tiny_causal_lm
+    model = build(family, VOCAB, torchscript=True)
+    assert model.config.torchscript, "the flag makes forward return tuples"
+    cls = generation.TracedSeq2Seq if family == "marian" else generation.TracedCausalLM
+    traced = cls.from_model(model, max_length=MAX_LENGTH)
+    cases = generation.random_cases(4, VOCAB, seed=11)
+    assert generation.agreement(traced, cases, generation.references(model, cases)) == (4, 4)
 
 
 @pytest.fixture(scope="module")
@@ -258,9 +286,13 @@ def test_gpt2_without_position_ids_breaks_on_left_padding(gpt2):
     assert generation.agreement(variant, cases, expected)[0] < 4
 
 
-def test_load_generator_falls_back_offline_and_loads_a_local_checkpoint(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_load_generator_is_tiny_by_default_and_loads_a_local_checkpoint_by_choice(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("COURSE_HUB", raising=False)
     model, tokenizer = generators.load_generator("Helsinki-NLP/opus-mt-en-de")
+    assert "(Helsinki-NLP/opus-mt-en-de needs COURSE_HUB=1)" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_HUB", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    generators.load_generator("Helsinki-NLP/opus-mt-en-de")
     assert "is not cached and the hub is unreachable" in capsys.readouterr().out
     assert type(model).__name__ == "MarianMTModel" and model.generation_config.forced_eos_token_id == tokenizer.sep_token_id
     gpt = generators.tiny_causal_lm("gpt2", VOCAB)

@@ -1,10 +1,13 @@
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 import torch
 import transformers
 
-from helpers import models
+from helpers import accuracy, models
 
 
 def test_offline_falls_back_to_shipped_minilm_quickly(monkeypatch, capsys):
@@ -95,5 +98,47 @@ def test_mean_pool_matches_sentence_transformers(minilm):
     with torch.no_grad():
         ours = models.mean_pool(model(inputs["input_ids"], inputs["attention_mask"])[0], inputs["attention_mask"])
     reference = SentenceTransformer(str(models.shipped_model_path()), device="cpu").encode(sentences, convert_to_tensor=True)
-    assert torch.allclose(ours, reference, atol=1e-5)
+    assert accuracy.close(ours, reference)
 
+
+
+CACHE_CHECK = """
+import os
+from helpers import models
+model, _ = models.load_model()
+print("default", model.config.hidden_size)
+os.environ["COURSE_HUB"] = "1"
+model, _ = models.load_model()
+print("switch", model.config.hidden_size)
+def missing():
+    raise ImportError("the shipped MiniLM is missing")
+models.shipped_model_path = missing
+model, _ = models.load_model("bert-base-uncased", task="masked-lm")
+print("masked-lm", model.config.hidden_size)
+"""
+
+
+def test_default_is_the_shipped_minilm_whatever_the_cache_holds(tmp_path):
+    """A learner's Hugging Face cache holding a (small) BERT under the name bert-base-uncased changes nothing
+    unless COURSE_HUB=1; a hub checkpoint with an MLM head loads without the shipped wheel."""
+    snapshot = tmp_path / "hub" / "models--bert-base-uncased" / "snapshots" / ("0" * 40)
+    models.tiny_model("bert", task="base", hidden_size=48, num_attention_heads=2).save_pretrained(snapshot)
+    transformers.AutoTokenizer.from_pretrained(models.shipped_model_path()).save_pretrained(snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1", "COURSE_HUB": "0"}
+    done = subprocess.run([sys.executable, "-c", CACHE_CHECK], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert "default 384" in lines and "switch 48" in lines and "masked-lm 48" in lines
+    assert "bert-base-uncased (from the local hub cache)" in done.stdout
+
+
+def test_tiny_model_leaves_the_global_rng_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    first = models.tiny_model("bert")
+    assert torch.equal(torch.rand(1), expected)
+    assert torch.equal(first.bert.embeddings.word_embeddings.weight,
+                       models.tiny_model("bert").bert.embeddings.word_embeddings.weight)

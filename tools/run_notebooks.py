@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from helpers import bench
+from helpers import timing
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = ROOT / "notebooks" / "timings.json"
@@ -89,7 +89,7 @@ def record(name: str, seconds: float) -> dict:
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     timings[name] = {
         "seconds": round(seconds, 1),
-        "machine": bench.machine(),
+        "machine": timing.machine(),
         "date": dt.date.today().isoformat(),
         "command": "make notebooks",
     }

@@ -2,8 +2,8 @@
 
 Introduced in notebook 07. `TracedSeq2Seq` (MarianMT, BART, T5...) traces an encoder and one decoder step;
 `TracedCausalLM` (GPT-2, Llama, Qwen2...) traces one decoder-only step. Both trace at a fixed padded length,
-hold only TorchScript modules plus the greedy rules (`helpers.greedy`), and save/load with
-`helpers.tracing`'s checked files. Their `generate(input_ids, attention_mask, max_new_tokens)` returns exactly
+hold only TorchScript modules plus the greedy rules (`rules.GreedyRules`), and save/load with
+`helpers.files`' checked files. Their `generate(input_ids, attention_mask, max_new_tokens)` returns exactly
 `model.generate(input_ids, attention_mask=..., num_beams=1, do_sample=False, max_new_tokens=...)`.
 """
 
@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 
 import torch
 from transformers import PreTrainedModel
 
-from helpers import decoders, tracing
-from helpers.greedy import GreedyRules
+from helpers import accuracy, files, shapes, tracing
+from helpers.generation import steps
+from helpers.generation.rules import GreedyRules
 
-FORMAT = "torchscript-course-generation/1"
 SETTINGS = "generation.json"
+REQUIRED = ("kind", "max_length", "rules")
+"""Keys every generation.json must hold (besides the format), checked on load."""
 
 
 def position_limit(model: PreTrainedModel) -> int | None:
@@ -54,34 +55,22 @@ def check_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_t
 
 def example_ids(vocab: int, batch: int, length: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Random (ids, mask) [batch, length] for tracing; the last row is padded after half its length."""
-    ids = torch.randint(0, vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
-    mask = torch.ones(batch, length, dtype=torch.long)
-    mask[-1, length // 2 + 1:] = 0
-    return ids, mask
+    return shapes.random_ids(vocab, batch, length, seed=seed, pad_last=True)
 
 
-def check_step(step: torch.nn.Module, inputs: tuple, expected: torch.Tensor, atol: float = 1e-4) -> None:
-    """The traced step must give the model's own logits, or this family has a head `decoders` doesn't know."""
-    diff = tracing.max_abs_diff(step(*inputs), expected)
-    if diff > atol:
+def logits_of(outputs) -> torch.Tensor:
+    """The logits of a model's forward: `.logits`, or the first item of the tuple a torchscript=True model returns."""
+    return outputs.logits if hasattr(outputs, "logits") else outputs[0]
+
+
+def check_step(step: torch.nn.Module, inputs: tuple, expected: torch.Tensor) -> None:
+    """The traced step must give the model's own logits, or this family has a head `steps` doesn't know."""
+    found = accuracy.compare(step(*inputs), expected)
+    if not found.ok:
         raise tracing.TraceMismatchError(
-            f"the traced step's logits differ from the model's forward by {diff:.2e} (atol {atol:.0e}): this "
-            "model family's LM head has an extra that helpers.decoders.head_logits does not apply"
+            f"the traced step's logits differ from the model's forward ({found}): this model family's LM head "
+            "has an extra that helpers.generation.steps.head_logits does not apply"
         )
-
-
-def trace_checked(module: torch.nn.Module, inputs: tuple, checks: list[tuple] | None = None
-                  ) -> torch.jit.ScriptModule:
-    """`tracing.trace` with the tracer's warnings hidden, because the trace is checked instead.
-
-    The warnings say that a shape test became a constant (notebook 07 shows them once). `from_model` passes
-    `checks` (a re-trace at another batch size and position, compared) and then compares the step with the
-    model itself (`check_step`).
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", message=r"The \.grad attribute of a Tensor that is not a leaf")
-        return tracing.trace(module, inputs, check_inputs=checks)
 
 
 class TracedGenerator:
@@ -99,36 +88,40 @@ class TracedGenerator:
         raise NotImplementedError
 
     def save(self, folder: str | os.PathLike) -> None:
-        """Write each traced module (with its manifest) and generation.json; refuse to replace any file."""
+        """Write each traced module and generation.json, each with its manifest; refuse to replace any file."""
         folder = Path(folder)
-        names = [*self.FILES, *(f"{n}.json" for n in self.FILES), SETTINGS]
-        existing = [n for n in names if (folder / n).exists()]
-        if existing:
-            raise FileExistsError(f"{folder} already holds {', '.join(existing)}: save to a new folder "
-                                  "(nothing was overwritten)")
+        targets = [folder / name for name in (*self.FILES, SETTINGS)]
+        files.refuse_overwrite(*targets, *map(files.manifest_path, targets))
         examples = self.examples()
         for name in self.FILES:
-            tracing.save(self.modules[name], folder / name, examples[name])
-        payload = {"format": FORMAT, "kind": self.KIND, **self.settings, "rules": self.rules.to_dict(),
-                   "versions": tracing.versions()}
-        tmp = folder / f".{SETTINGS}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-        os.replace(tmp, folder / SETTINGS)
+            files.save(self.modules[name], folder / name, examples[name])
+        payload = {"kind": self.KIND, **self.settings, "rules": self.rules.to_dict()}
+
+        def write(tmp: Path) -> None:
+            tmp.write_text(json.dumps(payload, indent=2) + "\n")
+        files.write_checked(folder / SETTINGS, write, files.GENERATOR, {"kind": self.KIND})
 
     @classmethod
     def load(cls, folder: str | os.PathLike):
-        """Load a generator saved by `save`; each module is checked against its manifest first."""
+        """Load a generator saved by `save`: generation.json and every module are checked against their
+        manifests first, and generation.json's contents are validated."""
         path = Path(folder) / SETTINGS
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: save a generator there with {cls.__name__}.save(folder)")
-        payload = json.loads(path.read_text())
-        if payload.get("format") != FORMAT or payload.get("kind") != cls.KIND:
-            raise ValueError(f"{path} holds a {payload.get('kind')!r} generator, not {cls.KIND!r}: "
+        manifest = files.check_file(path, files.GENERATOR)
+        try:
+            payload = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise files.ModelFileError(f"{path} is not valid JSON ({err}): save the generator again") from err
+        missing = [key for key in REQUIRED if key not in payload] if isinstance(payload, dict) else list(REQUIRED)
+        if missing:
+            raise files.ModelFileError(f"{path} has no {', '.join(missing)}: save the generator again")
+        if payload["kind"] != cls.KIND or manifest["kind"] != cls.KIND:
+            raise ValueError(f"{path} holds a {payload['kind']!r} generator, not {cls.KIND!r}: "
                              "load it with the class that saved it")
-        modules = {name: tracing.load(Path(folder) / name) for name in cls.FILES}
+        # The steps run at any batch size (from_model re-traced them at another one and compared) and at the one
+        # traced length, which generate() pads to and checks itself: no per-call shape check.
+        modules = {name: files.load(Path(folder) / name, shapes="off") for name in cls.FILES}
         rules = GreedyRules(**payload.pop("rules"))
-        settings = {k: v for k, v in payload.items() if k not in ("format", "kind", "versions")}
-        return cls(modules, rules, settings)
+        return cls(modules, rules, {k: v for k, v in payload.items() if k != "kind"})
 
 
 class TracedSeq2Seq(TracedGenerator):
@@ -148,16 +141,18 @@ class TracedSeq2Seq(TracedGenerator):
         rules = GreedyRules.from_config(model.generation_config, encoder_decoder=True)
         settings = {"max_length": max_length, "max_source_length": source, "hidden_size": model.config.hidden_size}
         ids, mask = example_ids(model.config.vocab_size, 2, source)
-        encoder = trace_checked(decoders.Encoder(model), (ids, mask), [example_ids(7, 3, source)])
+        encoder = tracing.trace(steps.Encoder(model), (ids, mask), check_inputs=[example_ids(7, 3, source)],
+                                tracer_warnings=False)  # re-traced at another shape and compared; checked below
         tokens = example_ids(model.config.vocab_size, 2, max_length, seed=1)[0]
         position = min(3, max_length - 1)
         inputs = (tokens, encoder(ids, mask), mask, torch.tensor([position]))
         other = (example_ids(7, 3, max_length)[0], encoder(*example_ids(7, 3, source)), example_ids(7, 3, source)[1])
-        step = trace_checked(decoders.Seq2SeqStep(model), inputs, [(*other, torch.tensor([0]))])
+        step = tracing.trace(steps.Seq2SeqStep(model), inputs, check_inputs=[(*other, torch.tensor([0]))],
+                             tracer_warnings=False)
         with torch.no_grad():
             out = model(input_ids=ids, attention_mask=mask, decoder_input_ids=tokens[:, :position + 1],
                         use_cache=False)
-        check_step(step, inputs, out.logits[:, -1])
+        check_step(step, inputs, logits_of(out)[:, -1])
         return cls({"encoder.pt": encoder, "decoder_step.pt": step}, rules, settings)
 
     def examples(self) -> dict[str, tuple[torch.Tensor, ...]]:
@@ -220,10 +215,11 @@ class TracedCausalLM(TracedGenerator):
         mask = torch.ones_like(ids)
         position = min(5, max_length - 1)
         inputs = (ids, mask, torch.tensor([position]))
-        step = trace_checked(decoders.CausalStep(model), inputs, [(*example_ids(7, 3, max_length), torch.tensor([0]))])
+        checks = [(*example_ids(7, 3, max_length), torch.tensor([0]))]  # another batch and position, compared
+        step = tracing.trace(steps.CausalStep(model), inputs, check_inputs=checks, tracer_warnings=False)
         with torch.no_grad():
             out = model(input_ids=ids[:, :position + 1], attention_mask=mask[:, :position + 1], use_cache=False)
-        check_step(step, inputs, out.logits[:, -1])
+        check_step(step, inputs, logits_of(out)[:, -1])
         return cls({"step.pt": step}, rules, {"max_length": max_length})
 
     def examples(self) -> dict[str, tuple[torch.Tensor, ...]]:

@@ -1,4 +1,4 @@
-"""helpers.inputs, helpers.toys and helpers.padding: dummy inputs, the corpus, the bucketed wrapper."""
+"""helpers.shapes (dummy inputs, random ids, the corpus, the bucketed wrapper), notebook 02's toys and padding."""
 
 import re
 import tomllib
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import inputs, models, padding, toys, tracing
+from helpers import accuracy, models, padding, shapes, tracing
 
 
 def random_requests(generator, count, max_len, vocab=(1000, 2000)):
@@ -28,7 +28,7 @@ def assert_matches_eager(bm, model, requests, masks=None):
     got = bm(requests, masks)
     for request, out, expected in zip(requests, got, eager_outputs(model, requests, masks)):
         assert out.shape == (len(request), expected.shape[-1])
-        assert (out - expected).abs().max().item() <= 1e-5, f"request of {len(request)} tokens differs"
+        assert accuracy.close(out, expected), f"request of {len(request)} tokens differs"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def tiny():
 def test_bucketed_minilm_equals_eager_at_many_lengths_and_batches(minilm):
     model, _ = minilm
     generator = torch.Generator().manual_seed(0)
-    bm = inputs.BucketedModel(model)
+    bm = shapes.BucketedModel(model)
     edges = [torch.randint(1000, 2000, (n,), generator=generator) for n in (1, 16, 17, 128)]
     for count in (1, 5, 11):  # 11 requests: at least one bucket needs two batches of max_batch=8
         assert_matches_eager(bm, model, edges + random_requests(generator, count, 128))
@@ -50,14 +50,14 @@ def test_bucketed_minilm_equals_eager_at_many_lengths_and_batches(minilm):
 def test_bucketed_tiny_models_equal_eager_property(tiny, family):
     model = tiny[family]
     generator = torch.Generator().manual_seed(1)
-    wrappers = [inputs.BucketedModel(model, buckets=(8, 16, 32, 64, 128), max_batch=b) for b in (1, 2, 3, 8)]
+    wrappers = [shapes.BucketedModel(model, buckets=(8, 16, 32, 64, 128), max_batch=b) for b in (1, 2, 3, 8)]
     for trial in range(12):
         bm = wrappers[trial % len(wrappers)]
         assert_matches_eager(bm, model, random_requests(generator, 1 + trial * 2, 128, vocab=(5, 1000)))
 
 
 def test_requests_go_to_smallest_bucket_in_chunks_of_max_batch(tiny):
-    bm = inputs.BucketedModel(tiny["albert"], buckets=(16, 32), max_batch=4)
+    bm = shapes.BucketedModel(tiny["albert"], buckets=(16, 32), max_batch=4)
     requests = [torch.full((n,), 7) for n in (16, 3, 17, 5, 9, 32, 1, 2, 4)]
     assert bm.plan(requests) == [(16, [0, 1, 3, 4]), (16, [6, 7, 8]), (32, [2, 5])]
     bm(requests)
@@ -68,16 +68,16 @@ def test_user_masks_are_respected(tiny):
     model = tiny["distilbert"]
     requests = [torch.arange(10, 22), torch.arange(30, 35)]
     masks = [torch.tensor([1] * 9 + [0] * 3), torch.ones(5, dtype=torch.long)]
-    assert_matches_eager(inputs.BucketedModel(model), model, requests, masks)
+    assert_matches_eager(shapes.BucketedModel(model), model, requests, masks)
 
 
 @pytest.mark.parametrize("name", ["toy", "longformer"])
 def test_bucketed_serves_models_whose_trace_breaks(name):
-    model = toys.CausalToy() if name == "toy" else toys.tiny_longformer()
-    raw = inputs.trace_at(model, padding.random_inputs(model, 1, 7 if name == "toy" else 8))
-    other = padding.random_inputs(model, 2, 12)
+    model = models.CausalToy() if name == "toy" else models.tiny_longformer()
+    raw = tracing.trace(model, shapes.random_inputs(model, 1, 7 if name == "toy" else 8), tracer_warnings=False)
+    other = shapes.random_inputs(model, 2, 12)
     assert not tracing.verify(raw, model, [other], raise_on_mismatch=False).ok, "the raw trace must not generalise"
-    bm = inputs.BucketedModel(model, buckets=(16, 64), max_batch=3)
+    bm = shapes.BucketedModel(model, buckets=(16, 64), max_batch=3)
     generator = torch.Generator().manual_seed(2)
     assert_matches_eager(bm, model, random_requests(generator, 9, 64, vocab=(5, model.config.vocab_size)))
     assert "per-bucket" in bm.routes.values() and bm.per_bucket, "shapes the first trace fails need their own trace"
@@ -86,13 +86,13 @@ def test_bucketed_serves_models_whose_trace_breaks(name):
 def test_bucketed_funnel_equals_eager_on_the_padded_batch():
     """Funnel's trace breaks at other lengths, and padding changes Funnel's own eager outputs (its pooling mixes
     neighbouring positions), so the wrapper can only promise eager-on-the-padded-batch numbers for it."""
-    model = toys.tiny_funnel()
+    model = models.tiny_funnel()
     requests = [torch.arange(5, 5 + n) for n in (9, 14, 20, 30)]
-    bm = inputs.BucketedModel(model, buckets=(16, 32), max_batch=2)
+    bm = shapes.BucketedModel(model, buckets=(16, 32), max_batch=2)
     got = bm(requests)
     assert "per-bucket" in bm.routes.values()
     for bucket, chunk in bm.plan(requests):
-        ids, mask = inputs.pad_batch([requests[i] for i in chunk], bucket)
+        ids, mask = shapes.pad_batch([requests[i] for i in chunk], bucket)
         with torch.no_grad():
             expected = model(ids, mask)[0]
         for row, i in enumerate(chunk):
@@ -116,61 +116,61 @@ def test_bucketed_funnel_equals_eager_on_the_padded_batch():
 )
 def test_bad_requests_get_clear_errors(tiny, bad, message):
     with pytest.raises(ValueError, match=message):
-        inputs.BucketedModel(tiny["albert"])(bad)
+        shapes.BucketedModel(tiny["albert"])(bad)
 
 
 def test_bad_masks_and_settings_get_clear_errors(tiny):
-    bm = inputs.BucketedModel(tiny["albert"])
+    bm = shapes.BucketedModel(tiny["albert"])
     ids = [torch.ones(7, dtype=torch.long)]
     with pytest.raises(ValueError, match=r"mask 0 has shape \(5,\) but request 0 has shape \(7,\).*same tokenizer call"):
         bm(ids, [torch.ones(5, dtype=torch.long)])
     with pytest.raises(ValueError, match="got 2 masks for 1 requests"):
         bm(ids, [torch.ones(7), torch.ones(7)])
     with pytest.raises(ValueError, match="bucket 256 exceeds the model's 128 max positions: use buckets <= 128"):
-        inputs.BucketedModel(tiny["albert"], buckets=(64, 256))
+        shapes.BucketedModel(tiny["albert"], buckets=(64, 256))
     with pytest.raises(ValueError, match="need at least one bucket >= 1 and max_batch >= 1"):
-        inputs.BucketedModel(tiny["albert"], max_batch=0)
+        shapes.BucketedModel(tiny["albert"], max_batch=0)
     with pytest.raises(ValueError, match="returns dicts: load it with torchscript=True"):
-        inputs.BucketedModel(models.tiny_model("albert", task="base", torchscript=False))
+        shapes.BucketedModel(models.tiny_model("albert", task="base", torchscript=False))
 
 
 def test_toy_reproduces_the_classic_error_text_exactly():
-    toy = toys.CausalToy()
+    toy = models.CausalToy()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        traced = tracing.trace(toy, padding.random_inputs(toy, 1, 7))
+        traced = tracing.trace(toy, shapes.random_inputs(toy, 1, 7))
     assert any("Converting a tensor to a Python integer" in str(w.message) for w in caught), "the warning predicts it"
-    with pytest.raises(RuntimeError, match=re.escape(toys.CLASSIC_ERROR)):
-        traced(*padding.random_inputs(toy, 1, 3))
-    assert toys.CLASSIC_ERROR == (
+    with pytest.raises(RuntimeError, match=re.escape(models.CLASSIC_ERROR)):
+        traced(*shapes.random_inputs(toy, 1, 3))
+    assert models.CLASSIC_ERROR == (
         "The expanded size of the tensor (3) must match the existing size (7) at non-singleton dimension 2"
     )
 
 
 def test_dummy_inputs_from_texts_and_shapes(minilm):
     _, tokenizer = minilm
-    ids, mask = inputs.dummy_inputs(tokenizer, ["Short.", "A somewhat longer sentence than that."])
+    ids, mask = shapes.dummy_inputs(tokenizer, ["Short.", "A somewhat longer sentence than that."])
     assert ids.shape == mask.shape and ids.dtype == torch.long and mask[0].sum() < mask[1].sum() == ids.shape[1]
-    assert inputs.dummy_inputs(tokenizer, "One text.", length=32)[0].shape == (1, 32)
-    ids, mask = inputs.dummy_inputs(tokenizer, (3, 20))
+    assert shapes.dummy_inputs(tokenizer, "One text.", length=32)[0].shape == (1, 32)
+    ids, mask = shapes.dummy_inputs(tokenizer, (3, 20))
     assert ids.shape == (3, 20) and bool(mask.all())
     assert ids[0, 0] == tokenizer.cls_token_id and ids[0, -1] == tokenizer.sep_token_id
     assert tokenizer.decode(ids[0, 1:-1]).startswith("torchscript records the operations")
     with pytest.raises(ValueError, match="exceeds the tokenizer's model_max_length 512: use seq <= 512"):
-        inputs.dummy_inputs(tokenizer, (1, 513))
+        shapes.dummy_inputs(tokenizer, (1, 513))
     with pytest.raises(ValueError, match=r"too small: need batch >= 1 and seq > 2"):
-        inputs.dummy_inputs(tokenizer, (1, 2))
+        shapes.dummy_inputs(tokenizer, (1, 2))
     with pytest.raises(ValueError, match="a \\(batch, seq\\) tuple of ints"):
-        inputs.dummy_inputs(tokenizer, [1, 2])
+        shapes.dummy_inputs(tokenizer, [1, 2])
 
 
 def test_corpus_ships_a_realistic_length_mix(minilm):
     _, tokenizer = minilm
-    texts = inputs.load_corpus()
+    texts = shapes.load_corpus()
     assert len(texts) >= 300 and len(set(texts)) == len(texts)
     lengths = [len(tokenizer(t)["input_ids"]) for t in texts]
     assert max(lengths) <= 128, "every request fits the largest bucket"
-    per_bucket = {b: sum(inputs.bucket_for(n, (16, 32, 64, 128)) == b for n in lengths) for b in (16, 32, 64, 128)}
+    per_bucket = {b: sum(shapes.bucket_for(n, (16, 32, 64, 128)) == b for n in lengths) for b in (16, 32, 64, 128)}
     assert all(count >= 10 for count in per_bucket.values()), per_bucket
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert "data/*.txt" in pyproject["tool"]["setuptools"]["package-data"]["helpers"], "ship it in the wheel"
@@ -186,40 +186,51 @@ def test_policy_accounting():
         padding.policy_buckets("pad to 64")
 
 
-def test_compare_times_every_policy_each_round(tiny):
+def test_time_policies_times_every_policy_each_round(tiny):
     model = tiny["distilbert"]
     generator = torch.Generator().manual_seed(3)
     groups = padding.arrivals(random_requests(generator, 12, 100, vocab=(5, 1000)), 4)
-    runs = padding.compare(padding.servers(model, max_batch=4, policies=("pad to 128", "exact length")), groups, rounds=3)
-    assert set(runs) == {"pad to 128", "exact length"} and all(len(r) == 3 and min(r) > 0 for r in runs.values())
+    runs = padding.time_policies(padding.servers(model, max_batch=4, policies=("pad to 128", "exact length")),
+                                 groups, rounds=3)
+    assert [r.name for r in runs.rows] == ["pad to 128", "exact length"] and runs.baseline == "exact length"
+    assert all(len(r.timing.runs) == 3 and min(r.timing.runs) > 0 for r in runs.rows)
     rows = padding.table(runs, [len(r) for g in groups for r in g], limit=128)
     assert rows[1]["vs_exact"] == 1.0 and rows[1]["padding"] == 0 and rows[0]["padding"] > 0.3
     assert "pad to 128" in padding.format_table(rows)
 
 
 def test_raw_verdict_names_each_outcome():
-    toy = toys.CausalToy()
-    traced = inputs.trace_at(toy, padding.random_inputs(toy, 1, 7))
+    toy = models.CausalToy()
+    traced = tracing.trace(toy, shapes.random_inputs(toy, 1, 7), tracer_warnings=False)
     assert padding.raw_verdict(traced, toy, 1, 7).startswith("matches eager")
     assert padding.raw_verdict(traced, toy, 1, 3).startswith("raises RuntimeError: The expanded size of the tensor (3)")
     assert padding.raw_verdict(traced, toy, 1, 200) == "cannot run: the model has 128 positions"
-    funnel = toys.tiny_funnel()
-    traced = inputs.trace_at(funnel, padding.random_inputs(funnel, 1, 7))
+    funnel = models.tiny_funnel()
+    traced = tracing.trace(funnel, shapes.random_inputs(funnel, 1, 7), tracer_warnings=False)
     assert padding.raw_verdict(traced, funnel, 1, 12).startswith("WRONG numbers, silently")
 
 
 def test_a_given_trace_is_reused_only_where_verified():
-    toy = toys.CausalToy()
-    traced_at_7 = inputs.trace_at(toy, padding.random_inputs(toy, 1, 7))
-    bm = inputs.BucketedModel(toy, buckets=(7, 16), max_batch=2, traced=traced_at_7)
+    toy = models.CausalToy()
+    traced_at_7 = tracing.trace(toy, shapes.random_inputs(toy, 1, 7), tracer_warnings=False)
+    bm = shapes.BucketedModel(toy, buckets=(7, 16), max_batch=2, traced=traced_at_7)
     assert_matches_eager(bm, toy, [torch.arange(1, 8), torch.arange(1, 6), torch.arange(1, 13)])
     assert bm.routes == {(2, 7): "shared", (1, 16): "per-bucket"}
 
 
 def test_a_model_that_cannot_be_traced_even_at_one_shape_is_refused():
-    class Noisy(toys.CausalToy):
+    class Noisy(models.CausalToy):
         def forward(self, input_ids, attention_mask):
             return (super().forward(input_ids, attention_mask)[0] + torch.rand(1),)
 
     with pytest.raises(tracing.TraceMismatchError, match="disagrees with the model"):
-        inputs.BucketedModel(Noisy())([torch.arange(1, 8)])
+        shapes.BucketedModel(Noisy())([torch.arange(1, 8)])
+
+
+def test_random_ids_are_seeded_in_range_and_pad_the_last_row_on_request():
+    before = torch.random.get_rng_state()
+    ids, mask = shapes.random_ids(50, 3, 8, seed=4, low=5, pad_last=True)
+    assert torch.equal(torch.random.get_rng_state(), before), "the global RNG is left alone"
+    assert ids.shape == mask.shape == (3, 8) and 5 <= int(ids.min()) and int(ids.max()) < 50
+    assert mask[:2].all() and mask[2].tolist() == [1] * 5 + [0] * 3
+    assert torch.equal(ids, shapes.random_ids(50, 3, 8, seed=4, low=5)[0]), "same seed, same ids"

@@ -1,6 +1,6 @@
 """Comparing ways to run one model: interleaved timing, accuracy beside every speed, and fallback guards.
 
-Introduced in notebook 05. `compare` times candidates in turn (A B C A B C ...), so a noisy neighbour
+Introduced in notebook 05 (notebook 02 times its padding policies with it too). `compare` times candidates in turn (A B C A B C ...), so a noisy neighbour
 hurts all of them alike and the ratios stay honest; it keeps set-up and first-call (compile) time apart
 from steady-state latency, measures each candidate's accuracy against the baseline (sentence-embedding
 cosine and max abs diff) and flags a "compiled" candidate whose model Python code still runs.
@@ -8,6 +8,7 @@ cosine and max abs diff) and flags a "compiled" candidate whose model Python cod
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,8 +18,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from helpers import bench, models
-from helpers.tracing import flat_tensors
+from helpers import accuracy, models
+from helpers.timing.clock import Clock, Timing, summarize
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Row:
     """One candidate's result: steady-state timing, set-up cost, accuracy and guard status."""
 
     name: str
-    timing: bench.Timing
+    timing: Timing
     samples: int
     setup_s: float
     first_call_s: float
@@ -71,7 +72,7 @@ class Row:
     def from_record(cls, rec: dict[str, Any]) -> Row:
         """A Row back from `record()` data (e.g. a benchmark's committed JSON)."""
         runs = [t / 1e3 for t in rec["runs_ms"]]
-        timing = bench.Timing(rec["median_ms"] / 1e3, rec["p10_ms"] / 1e3, rec["p90_ms"] / 1e3, runs, rec["threads"])
+        timing = Timing(rec["median_ms"] / 1e3, rec["p10_ms"] / 1e3, rec["p90_ms"] / 1e3, runs, rec["threads"])
         return cls(rec["name"], timing, rec["samples"], rec["setup_s"], rec["first_call_s"], rec["speedup"],
                    rec["cosine"], rec["max_abs_diff"], rec["status"], rec["note"])
 
@@ -97,7 +98,13 @@ class Comparison:
     def __getitem__(self, name: str) -> Row:
         return self._by_name[name]
 
-    def best(self, min_cosine: float = 0.999, skip: tuple[str, ...] = ()) -> Row:
+    def paired_ratio(self, name: str, baseline: str | None = None) -> float:
+        """Median over rounds of (`name`'s seconds / the baseline's seconds in the same round): rounds are
+        interleaved, so each pair shared the machine's state and the ratio is steadier than one of medians."""
+        base = self[baseline or self.baseline].timing.runs
+        return statistics.median(a / b for a, b in zip(self[name].timing.runs, base))
+
+    def best(self, min_cosine: float = accuracy.MIN_COSINE, skip: tuple[str, ...] = ()) -> Row:
         """The fastest row per sample that passed the guard, kept cosine >= `min_cosine` and whose name
         does not start with any prefix in `skip` (e.g. a peer engine measured for reference)."""
         fair = [r for r in self.rows if r.status == "ok" and (r.cosine is None or r.cosine >= min_cosine)
@@ -140,16 +147,16 @@ def run_chunks(candidate: Candidate, inputs: Sequence[torch.Tensor]) -> tuple[to
     with torch.inference_mode():
         for chunk in zip(*(t.split(candidate.samples) for t in inputs)):
             out = _as_torch(candidate.fn(*chunk))
-            hidden.append(flat_tensors(out)[0].float())
-            embeds.append(models.mean_pool(flat_tensors(out)[0].float(), chunk[1]))  # N x H, as sentence-transformers
+            hidden.append(accuracy.flat_tensors(out)[0].float())
+            embeds.append(models.mean_pool(accuracy.flat_tensors(out)[0].float(), chunk[1]))  # N x H, as sentence-transformers
     return torch.cat(hidden), torch.cat(embeds)
 
 
-def accuracy(candidate: Candidate, reference: tuple[torch.Tensor, torch.Tensor],
-             inputs: Sequence[torch.Tensor]) -> tuple[float, float]:
+def embedding_accuracy(candidate: Candidate, reference: tuple[torch.Tensor, torch.Tensor],
+                       inputs: Sequence[torch.Tensor]) -> tuple[float, float]:
     """(lowest cosine of sentence embeddings, max |diff| of hidden states on real tokens) vs `reference`."""
     hidden, embeds = run_chunks(candidate, inputs)
-    cosine = torch.nn.functional.cosine_similarity(embeds, reference[1], dim=-1).min().item()
+    cosine = accuracy.cosines(embeds, reference[1]).min().item()
     real = inputs[1].bool()  # N x T: ignore padding positions, whose values no one reads
     return cosine, (hidden - reference[0]).abs()[real].max().item()
 
@@ -191,22 +198,22 @@ def guard(candidate: Candidate, inputs: Sequence[Any]) -> str:
     return "ok" if calls == 0 else f"FELL BACK TO EAGER ({calls} Python module calls)"
 
 
-def _first_calls(cands: dict[str, Candidate], inputs: tuple, warmup: int) -> dict[str, float]:
+def _first_calls(cands: dict[str, Candidate], inputs: tuple, warmup: int, clock: Clock) -> dict[str, float]:
     """Time each candidate's first call (lazy compilation lands here), then warm it up."""
     first = {}
     with torch.inference_mode():
         for name, cand in cands.items():
             args = cand.inputs if cand.inputs is not None else inputs
-            start = time.perf_counter()
+            start = clock()
             cand.fn(*args)
-            first[name] = time.perf_counter() - start
+            first[name] = clock() - start
             for _ in range(warmup):
                 cand.fn(*args)
     return first
 
 
 def _interleaved(cands: dict[str, Candidate], inputs: tuple, repeat: int, progress: bool,
-                 pause: float) -> tuple[dict[str, list[float]], set[str]]:
+                 pause: float, clock: Clock) -> tuple[dict[str, list[float]], set[str]]:
     """A B C A B C ...: one timed call of each candidate per round, `repeat` rounds, `pause` s apart.
 
     Returns the per-call seconds and the names of candidates during whose calls dynamo compiled.
@@ -218,10 +225,11 @@ def _interleaved(cands: dict[str, Candidate], inputs: tuple, repeat: int, progre
             for name, cand in cands.items():
                 args = cand.inputs if cand.inputs is not None else inputs
                 compiles = dynamo_compiles()
-                time.sleep(pause)  # let the previous engine's idle threads stop spinning on our cores
-                start = time.perf_counter()
+                if pause:
+                    time.sleep(pause)  # let the previous engine's idle threads stop spinning on our cores
+                start = clock()
                 cand.fn(*args)
-                runs[name].append(time.perf_counter() - start)
+                runs[name].append(clock() - start)
                 if dynamo_compiles() != compiles:
                     recompiled.add(name)
     return runs, recompiled
@@ -237,6 +245,7 @@ def compare(
     repeat: int = 20,
     progress: bool = True,
     pause: float = 0.0,
+    clock: Clock = time.perf_counter,
 ) -> Comparison:
     """Time candidates interleaved and put accuracy and guard status beside each speed.
 
@@ -253,9 +262,9 @@ def compare(
     baseline = baseline or next(iter(cands))
     if baseline not in cands:
         raise ValueError(f"baseline {baseline!r} is not a candidate; choose one of {list(cands)}")
-    first = _first_calls(cands, inputs, warmup)
-    runs, recompiled = _interleaved(cands, inputs, repeat, progress, pause)
-    rows = [Row(n, bench.summarize(runs[n]), c.samples, c.setup_s, first[n], note=c.note) for n, c in cands.items()]
+    first = _first_calls(cands, inputs, warmup, clock)
+    runs, recompiled = _interleaved(cands, inputs, repeat, progress, pause, clock)
+    rows = [Row(n, summarize(runs[n]), c.samples, c.setup_s, first[n], note=c.note) for n, c in cands.items()]
     base = rows[list(cands).index(baseline)]
     reference = run_chunks(cands[baseline], accuracy_inputs) if accuracy_inputs is not None else None
     for row, cand in zip(rows, cands.values()):
@@ -264,37 +273,5 @@ def compare(
         if row.name in recompiled and row.status == "ok":
             row.status = "RECOMPILED WHILE TIMED"
         if reference is not None:
-            row.cosine, row.max_abs_diff = accuracy(cand, reference, accuracy_inputs)
+            row.cosine, row.max_abs_diff = embedding_accuracy(cand, reference, accuracy_inputs)
     return Comparison(rows, baseline)
-
-
-def plot(comparison: Comparison, ax: Any = None, title: str = "") -> Any:
-    """Horizontal bars of per-sample speedup vs the baseline, each labelled with its cosine; flagged rows hatched."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.subplots(figsize=(7, 0.35 * len(comparison.rows) + 1))[1]
-    rows = comparison.rows[::-1]  # first row on top
-    bars = ax.barh([r.name for r in rows], [r.speedup for r in rows], color="tab:blue")
-    for bar, row in zip(bars, rows):
-        bar.set_hatch("" if row.status == "ok" else "//")
-        bar.set_alpha(1.0 if row.status == "ok" else 0.4)
-        label = f" {row.speedup:.2f}x" + (f"  cos {row.cosine:.4f}" if row.cosine is not None else "")
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label, va="center", fontsize=8)
-    ax.axvline(1.0, color="grey", lw=0.8)
-    ax.set_xlabel(f"speedup per sample vs {comparison.baseline} (higher is better)")
-    ax.set_title(title)
-    return ax
-
-
-def roofline(achieved: Mapping[str, float], peaks: Mapping[str, float], ax: Any = None, title: str = "") -> Any:
-    """Achieved GFLOP/s per path (bars) under the machine's measured matmul peaks (dashed lines)."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.subplots(figsize=(7, 0.3 * len(achieved) + 1.2))[1]
-    ax.barh(list(achieved)[::-1], list(achieved.values())[::-1], color="tab:green")
-    for (label, peak), colour in zip(peaks.items(), ["tab:red", "tab:purple", "tab:orange"]):
-        ax.axvline(peak, ls="--", color=colour, label=f"{label} matmul peak {peak:.0f} GFLOP/s")
-    ax.set_xlabel("GFLOP/s achieved (encoder FLOPs / median time)")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(title)
-    return ax

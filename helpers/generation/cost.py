@@ -3,19 +3,19 @@
 Introduced in notebook 07. `generate()` keeps each layer's keys and values (the KV cache) and feeds the
 decoder only the newest token; the traced step has fixed shapes, so it re-runs the decoder over all
 `max_length` positions at every step. `measure_steps` times one step of each kind at several positions
-with `helpers.bench.measure`, in one run, so their ratios are comparable.
+with `helpers.timing.measure`, in one run, so their ratios are comparable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import matplotlib.pyplot as plt
 import torch
 from transformers import PreTrainedModel
 
-from helpers import bench
-from helpers.generation import TracedCausalLM
+from helpers import course
+from helpers.generation.traced import TracedCausalLM
+from helpers.timing import Timing, measure
 
 KINDS = ("traced, fixed length", "eager, no cache", "eager, KV cache")
 
@@ -43,7 +43,7 @@ def step_functions(model: PreTrainedModel, traced: TracedCausalLM, ids: torch.Te
 
 
 def measure_steps(model: PreTrainedModel, traced: TracedCausalLM, positions: list[int], batch: int = 1,
-                  warmup: int = 2, repeat: int = 5, threads: int = 1) -> dict[str, list[bench.Timing]]:
+                  warmup: int = 2, repeat: int = 5, threads: int = 1) -> dict[str, list[Timing]]:
     """Step time of each kind at each position, on `threads` threads: {kind: [Timing per position]}.
 
     One thread by default: when other processes share the cores, a two-thread kernel waits for whichever
@@ -52,20 +52,18 @@ def measure_steps(model: PreTrainedModel, traced: TracedCausalLM, positions: lis
     """
     ids = torch.randint(0, model.config.vocab_size, (batch, traced.max_length),
                         generator=torch.Generator().manual_seed(0))
-    timings: dict[str, list[bench.Timing]] = {kind: [] for kind in KINDS}
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    timings: dict[str, list[Timing]] = {kind: [] for kind in KINDS}
+    with course.threads(threads):
         for position in positions:
             for kind, step in step_functions(model, traced, ids, position).items():
-                timings[kind].append(bench.measure(step, warmup=warmup, repeat=repeat))
-    finally:
-        torch.set_num_threads(before)
+                timings[kind].append(measure(step, warmup=warmup, repeat=repeat))
     return timings
 
 
-def plot_steps(positions: list[int], timings: dict[str, list[bench.Timing]], title: str) -> None:
+def plot_steps(positions: list[int], timings: dict[str, list[Timing]], title: str) -> None:
     """Step time (median, with p10-p90 bars) against the position being generated."""
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for kind, runs in timings.items():
         median = [t.median * 1e3 for t in runs]

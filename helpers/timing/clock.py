@@ -1,13 +1,13 @@
 """Timing done properly: warm-up, repeats, median and spread, and the machine it ran on.
 
-Every timed number in the course comes from `measure`, either live in a notebook or in a script under
-`benchmarks/` whose JSON results carry `machine()` and the command that produced them.
+Every timed number in the course comes from `measure` (or `compare`, which interleaves several), either live
+in a notebook or in a script under `benchmarks/` whose JSON results carry `provenance()`. The clock is a
+parameter, so tests check the arithmetic with a fake one instead of asserting on real sleeps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 import statistics
@@ -54,16 +54,19 @@ def summarize(runs: list[float]) -> Timing:
     return Timing(statistics.median(runs), percentile(runs, 10), percentile(runs, 90), runs, torch.get_num_threads())
 
 
-def measure(fn: Callable[[], Any], warmup: int = 3, repeat: int = 20) -> Timing:
-    """Call `fn` `warmup` times untimed, then `repeat` times timed, under `torch.inference_mode`."""
+Clock = Callable[[], float]
+
+
+def measure(fn: Callable[[], Any], warmup: int = 3, repeat: int = 20, clock: Clock = time.perf_counter) -> Timing:
+    """Call `fn` `warmup` times untimed, then `repeat` times timed by `clock`, under `torch.inference_mode`."""
     runs = []
     with torch.inference_mode():
         for _ in range(warmup):
             fn()
         for _ in range(repeat):
-            start = time.perf_counter()
+            start = clock()
             fn()
-            runs.append(time.perf_counter() - start)
+            runs.append(clock() - start)
     return summarize(runs)
 
 
@@ -93,19 +96,6 @@ def provenance(command: str) -> dict[str, Any]:
         "command": command,
         "torch": torch.__version__,
     }
-
-
-def keep_previous(json_path: Path, *others: Path) -> None:
-    """Never lose earlier results: move `json_path` (and its companions, e.g. a PNG) aside, renamed with the
-    timestamp of the run that measured them, before a new run writes its own."""
-    if not json_path.exists():
-        return
-    stamp = json.loads(json_path.read_text()).get("provenance", {}).get("timestamp", "earlier")
-    for path in (json_path, *others):
-        kept = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
-        if path.exists() and not kept.exists():
-            path.rename(kept)
-            print(f"kept the previous {path.name} as {kept.name}")
 
 
 def as_dict(timing: Timing) -> dict[str, Any]:

@@ -1,16 +1,16 @@
-"""Text-generation models for the course: tiny ones built from configs, real ones when there is a hub.
+"""Text-generation models for the course: tiny ones built from configs, real ones by choice.
 
-Introduced in notebook 07. No translation or GPT weights ship offline, so `tiny_seq2seq` and `tiny_causal_lm`
-build small randomly initialised models that keep each family's generation config (start token, forced EOS,
-banned pad...). `load_generator` loads a real checkpoint such as Helsinki-NLP/opus-mt-en-de when it is
-cached or the hub answers, and otherwise says so in one line and builds the tiny one.
+Introduced in notebook 07. No translation or GPT weights ship with the course, so `tiny_seq2seq` and
+`tiny_causal_lm` build small randomly initialised models that keep each family's generation config (start token,
+forced EOS, banned pad...). `load_generator` builds the tiny one by default, so every learner sees the same
+tokens; with COURSE_HUB=1 (`helpers.models.use_hub`) it loads the real checkpoint, such as
+Helsinki-NLP/opus-mt-en-de, when it is cached or the hub answers, and says in one line which it loaded.
 """
 
 from __future__ import annotations
 
 
 import torch
-import transformers
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -20,7 +20,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from helpers import models
+from helpers import course, models
 
 TRANSLATOR = "Helsinki-NLP/opus-mt-en-de"
 
@@ -118,15 +118,11 @@ def tiny_stand_in(family: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase
 
 def from_checkpoint(source: str, local: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A real checkpoint and its tokenizer, in eval mode; decoder-only ones pad on the left, as generate expects."""
-    level = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    try:
+    with course.transformers_quiet():
         config = AutoConfig.from_pretrained(source, local_files_only=local)
         auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
         model = auto.from_pretrained(source, local_files_only=local).eval()
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
-    finally:
-        transformers.logging.set_verbosity(level)
     if not config.is_encoder_decoder:
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:  # GPT-2 has none: pad with EOS, as generate() does
@@ -137,18 +133,20 @@ def from_checkpoint(source: str, local: bool) -> tuple[PreTrainedModel, PreTrain
 
 def load_generator(name: str = TRANSLATOR, fallback: str = "marian"
                    ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """(model, tokenizer): the real checkpoint when cached or the hub answers, else a tiny `fallback` model.
+    """(model, tokenizer): a tiny random `fallback` model, or with COURSE_HUB=1 the real checkpoint `name` when
+    it is cached or the hub answers (else the tiny one, saying why).
 
     The tiny stand-in's weights are random, so its outputs are not translations; its MiniLM tokenizer makes
     its token ids read as words. Prints one line saying which was loaded.
     """
     if fallback not in SIZES:
         raise ValueError(f"fallback={fallback!r} is not one of {sorted(SIZES)}")
-    found = models.hub_source(name)
+    found = models.hub_source(name) if models.use_hub() else None
     if found is None:
         model, tokenizer = tiny_stand_in(fallback)
+        why = "is not cached and the hub is unreachable" if models.use_hub() else f"needs {models.HUB_SWITCH}=1"
         print(f"loaded a tiny random {type(model).__name__} ({model.num_parameters():,} parameters) with the "
-              f"shipped MiniLM tokenizer: {name} is not cached and the hub is unreachable")
+              f"shipped MiniLM tokenizer ({name} {why})")
         return model, tokenizer
     model, tokenizer = from_checkpoint(*found[:2])
     print(f"loaded {name} ({found[2]}): {type(model).__name__}, {model.num_parameters():,} parameters")

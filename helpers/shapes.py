@@ -1,4 +1,4 @@
-"""Inputs for tracing and serving: dummy inputs, the shipped corpus, and a bucketed wrapper.
+"""Input shapes for tracing and serving: dummy inputs, random ids, the shipped corpus, padding and buckets.
 
 Introduced in notebook 02. A trace records the shapes of its example inputs; `BucketedModel` serves any
 request length by padding it to one of a few fixed lengths (buckets), and checks every shape it serves
@@ -7,14 +7,13 @@ against the eager model before trusting a trace with it.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
 from importlib import resources
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from helpers import tracing
+from helpers import accuracy, tracing
 
 FILLER = "TorchScript records the operations a model runs for one example input."
 """The text `dummy_inputs` repeats to build inputs of an exact shape."""
@@ -60,6 +59,24 @@ def _shaped_inputs(tokenizer: PreTrainedTokenizerBase, batch: int, seq: int) -> 
     return ids, torch.ones_like(ids)
 
 
+def random_ids(vocab_size: int, batch: int, length: int, *, seed: int = 0, low: int = 0,
+               pad_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded random token ids [batch, length] in low..vocab_size-1 and their attention mask: all ones, or with
+    the last row padded after half its length (`pad_last=True`). The global RNG is left untouched."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(low, vocab_size, (batch, length), generator=generator)  # [batch, length]
+    mask = torch.ones_like(ids)
+    if pad_last:
+        mask[-1, length // 2 + 1:] = 0
+    return ids, mask
+
+
+def random_inputs(model: torch.nn.Module, batch: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`random_ids` for `model` at [batch, length]: ids from its vocabulary (skipping the first 5, often special
+    tokens), a full mask, and a seed of its own per shape."""
+    return random_ids(model.config.vocab_size, batch, length, seed=batch * 1000 + length, low=5)
+
+
 def bucket_for(length: int, buckets: Sequence[int]) -> int:
     """The smallest bucket that holds `length` tokens; ValueError naming the limit and the fix if none does."""
     for bucket in buckets:
@@ -76,14 +93,6 @@ def pad_batch(requests: Sequence[torch.Tensor], length: int, pad_id: int = 0) ->
         ids[row, : len(request)] = request
         mask[row, : len(request)] = 1
     return ids, mask
-
-
-def trace_at(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
-    """`tracing.trace` for a module that will only ever be called at the example's shape (and verified there):
-    TracerWarnings, which warn that a trace may not generalise to other shapes, are hidden."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        return tracing.trace(model, example)
 
 
 def check_requests(requests: Sequence[torch.Tensor], largest: int, vocab_size: int | None = None) -> None:
@@ -138,7 +147,7 @@ class BucketedModel:
         max_batch: int = 8,
         *,
         traced: torch.jit.ScriptModule | None = None,
-        atol: float = 1e-5,
+        tolerance: accuracy.Tolerance | None = None,
     ):
         self.buckets = tuple(sorted(set(int(b) for b in buckets)))
         config = getattr(model, "config", None)
@@ -152,7 +161,7 @@ class BucketedModel:
                              f"use buckets <= {self.max_positions}")
         if getattr(config, "use_return_dict", False):
             raise ValueError("the model returns dicts: load it with torchscript=True (models.load_model does)")
-        self.model, self.max_batch, self.atol = model.eval(), max_batch, atol
+        self.model, self.max_batch, self.tolerance = model.eval(), max_batch, tolerance
         self.shared = traced  # the first trace, reused wherever it is verified equal to eager
         self.per_bucket: dict[int, torch.jit.ScriptModule] = {}  # bucket -> trace at [max_batch, bucket]
         self.routes: dict[tuple[int, int], str] = {}  # served shape -> "shared" or "per-bucket"
@@ -194,8 +203,8 @@ class BucketedModel:
         rows = self.max_batch - n  # fill the batch with copies of the first row; their outputs are dropped
         ids, mask = torch.cat([ids, ids[:1].expand(rows, -1)]), torch.cat([mask, mask[:1].expand(rows, -1)])
         if bucket not in self.per_bucket:
-            traced = trace_at(self.model, (ids, mask))
-            tracing.verify(traced, self.model, [(ids, mask)], atol=self.atol)  # raises if even this shape differs
+            traced = tracing.trace(self.model, (ids, mask), tracer_warnings=False)  # verified right below
+            tracing.verify(traced, self.model, [(ids, mask)], self.tolerance)  # raises if even this shape differs
             self.per_bucket[bucket] = traced
         with torch.no_grad():
             return self.per_bucket[bucket](ids, mask)[0][:n]
@@ -203,8 +212,8 @@ class BucketedModel:
     def _route(self, ids: torch.Tensor, mask: torch.Tensor) -> str:
         """'shared' if the first trace (traced here if there is none yet) equals eager at this shape."""
         if self.shared is None:
-            self.shared = trace_at(self.model, (ids, mask))
-        report = tracing.verify(self.shared, self.model, [(ids, mask)], atol=self.atol, raise_on_mismatch=False)
+            self.shared = tracing.trace(self.model, (ids, mask), tracer_warnings=False)  # verified right below
+        report = tracing.verify(self.shared, self.model, [(ids, mask)], self.tolerance, raise_on_mismatch=False)
         return "shared" if report.ok else "per-bucket"
 
     def __repr__(self) -> str:
