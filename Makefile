@@ -2,6 +2,8 @@
 # Both are idempotent: the venv is (re)built only when requirements.txt or pyproject.toml change.
 
 PYTHON ?= python3
+# The course stack is tested on Python 3.11 only; `make` refuses another unless ALLOW_UNTESTED_PYTHON=1.
+TESTED_PYTHON := 3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -11,17 +13,52 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # Tests are hermetic: they never reach for the hub, so stored notebook outputs reproduce anywhere.
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install lab test notebooks bench cpp clean
+.PHONY: install lab test notebooks bench cpp check-browser clean
 
-install: $(STAMP)
+# JupyterLab opens with the course kernel and without the news prompt: settings kept in envs/jupyter/, installed
+# into the venv (lab defaults under overrides.d, so a user's own overrides.json and settings still win).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/$(KERNEL).json
+SERVER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.json
+
+install: $(STAMP) $(LAB_SETTINGS) $(SERVER_CONFIG)
+
+# Stops before anything is built when $(PYTHON) is not the tested version (or does not run at all).
+PYTHON_CHECK := import sys; v = "%d.%d" % sys.version_info[:2]; \
+  sys.exit(0 if v == "$(TESTED_PYTHON)" or "$(ALLOW_UNTESTED_PYTHON)" == "1" else \
+  "Python " + v + " (" + sys.executable + ") is untested: the course stack is tested on Python $(TESTED_PYTHON) only. " \
+  "Run with PYTHON=python$(TESTED_PYTHON), or set ALLOW_UNTESTED_PYTHON=1 to try this one anyway.")
+
+# torch alone first, from PyTorch's CPU wheel index named as an *extra* index: where it answers, pip prefers its
+# 2.13.0+cpu wheel; where it cannot be reached, pip gives up on it at once (no retries, 5 s timeout) and takes
+# torch from your other sources. Only torch's own page is asked for (--no-deps), so an unreachable index costs
+# seconds, not a retry per package. On Linux x86_64, PyPI's torch is the CUDA build; macOS and Windows get CPU
+# wheels from PyPI, so the step runs on Linux only. The rest (torch's own dependencies too) comes next.
+TORCH_INDEX := https://download.pytorch.org/whl/cpu
+TORCH_PIN := $(shell grep -E '^torch==' requirements.txt)
+TORCH_LOG := $(VENV)/pip-torch.log
 
 $(STAMP): requirements.txt pyproject.toml
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -c '$(PYTHON_CHECK)' || { echo "make: $(PYTHON) did not run or is not Python $(TESTED_PYTHON); nothing was installed" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@if [ "$$(uname -s)" = Linux ]; then \
+	  rm -f $(TORCH_LOG); \
+	  echo "$(PY) -m pip install --quiet --no-deps --retries 0 --timeout 5 --extra-index-url $(TORCH_INDEX) $(TORCH_PIN)"; \
+	  $(PY) -m pip install --quiet --no-deps --retries 0 --timeout 5 --extra-index-url $(TORCH_INDEX) --log $(TORCH_LOG) "$(TORCH_PIN)" || exit 1; \
+	  if grep -q "Could not fetch URL $(TORCH_INDEX)" $(TORCH_LOG); then \
+	    echo "note: PyTorch's CPU wheel index ($(TORCH_INDEX)) could not be reached: torch $$($(PY) -c 'import importlib.metadata as m; print(m.version("torch"))') came from your other package sources (on Linux x86_64, PyPI's torch is the CUDA build, several GB with its NVIDIA libraries)"; \
+	  fi; \
+	fi
 	$(PY) -m pip install --quiet -r requirements.txt -e .
 	$(PY) -m pip check
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (TorchScript course)" >/dev/null
 	touch $(STAMP)
+
+$(LAB_SETTINGS): envs/jupyter/overrides.json $(STAMP)
+	install -D -m 644 $< $@
+
+$(SERVER_CONFIG): envs/jupyter/jupyter_server_config.json $(STAMP)
+	install -D -m 644 $< $@
 
 # JupyterLab refuses to run as root (containers, some cloud images) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
