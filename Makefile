@@ -66,7 +66,12 @@ $(SERVER_CONFIG): envs/jupyter/jupyter_server_config.json $(STAMP)
 # JupyterLab refuses to run as root (containers, some cloud images) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# JupyterLab treats a notebook it did not run as untrusted and shows its stored widgets (notebook 02's explorer) as
+# raw text. These are the course's own notebooks, so `make lab` signs them first (in your Jupyter data folder).
+COURSE_NOTEBOOKS = $(wildcard notebooks/[0-9][0-9]_*.ipynb notebooks/ar/*.ipynb)
+
 lab: install
+	$(VENV)/bin/jupyter trust $(COURSE_NOTEBOOKS) >/dev/null
 	$(VENV)/bin/jupyter lab notebooks/ $(ROOT_FLAG) $(LAB_ARGS)
 
 test: install
@@ -85,6 +90,25 @@ bench: install
 # venv's torch wheel (no separate download). Safe to repeat: only changed sources are recompiled.
 cpp: install
 	$(PY) -m helpers.cpp
+
+# A learner's view in a real browser: headless Chromium opens every notebook in JupyterLab, runs notebook 02 and moves
+# its explorer's slider (tools/check_browser.py says what it checks); screenshots go to build/browser/. It uses
+# Debian's chromium, installed with apt-get when missing; where that cannot be done it says so and exits 0.
+# The Python driver (Playwright, told to use that Chromium) is pinned in envs/browser.txt, outside the course stack.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
+
+check-browser: install
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null; then \
+	  echo "check-browser: installing Debian's chromium with apt-get (log: build/apt-chromium.log)"; mkdir -p build; \
+	  { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } \
+	    >build/apt-chromium.log 2>&1; \
+	fi; \
+	if [ ! -x $(CHROMIUM) ]; then \
+	  echo "check-browser: skipped, no Chromium at $(CHROMIUM) and apt-get could not install it (set CHROMIUM=... to use another)"; \
+	  exit 0; \
+	fi; \
+	$(PY) -m pip install --quiet -r envs/browser.txt && CHROMIUM=$(CHROMIUM) $(TEST_ENV) $(PY) tools/check_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache notebooks/build cpp/build
