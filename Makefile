@@ -105,7 +105,7 @@ check-browser: install
 	    >build/apt-chromium.log 2>&1; \
 	fi; \
 	if [ ! -x $(CHROMIUM) ]; then \
-	  echo "check-browser: skipped, no Chromium at $(CHROMIUM) and apt-get could not install it (set CHROMIUM=... to use another)"; \
+	  echo "check-browser: skipped, nothing checked: no Chromium at $(CHROMIUM), and apt-get could not install Debian's (set CHROMIUM=... to use another)"; \
 	  exit 0; \
 	fi; \
 	$(PY) -m pip install --quiet -r envs/browser.txt && CHROMIUM=$(CHROMIUM) $(TEST_ENV) $(PY) tools/check_browser.py
