@@ -218,7 +218,7 @@ def check_notebook(page: Page, base: str, token: str, name: str, copy: Path) -> 
     cells = len(nbformat.read(copy, as_version=4).cells)
     open_notebook(page, base, token, name, cells)
     problems = page_problems(page, cells) + kernel_problems(page, base, token, name)
-    if Path(name).name.startswith(RUN_PREFIX) and not problems:
+    if name.startswith(RUN_PREFIX) and not problems:  # notebooks/02_*, not a translation under ar/
         problems += run_all(page, copy)
         problems += page_problems(page, cells)
         if not problems:
@@ -241,7 +241,11 @@ def check_all(root: Path, home: Path) -> int:
             page = browser.new_page()
             for name in notebook_paths():
                 start = time.monotonic()
-                problems = check_notebook(page, base, token, name, root / name)
+                try:
+                    problems = check_notebook(page, base, token, name, root / name)
+                except PageTimeout as error:
+                    problems = [f"timed out: {str(error).splitlines()[0]}"]
+                    page.screenshot(path=str(OUT / f"{Path(name).stem}.png"))
                 verdict = "ok  " if not problems else "FAIL"
                 print(f"{verdict} {name} ({time.monotonic() - start:.0f} s){': ' if problems else ''}"
                       + "; ".join(problems), flush=True)
