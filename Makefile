@@ -58,10 +58,10 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 $(LAB_SETTINGS): envs/jupyter/overrides.json $(STAMP)
-	install -D -m 644 $< $@
+	mkdir -p $(@D) && cp $< $@
 
 $(SERVER_CONFIG): envs/jupyter/jupyter_server_config.json $(STAMP)
-	install -D -m 644 $< $@
+	mkdir -p $(@D) && cp $< $@
 
 # JupyterLab refuses to run as root (containers, some cloud images) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
