@@ -111,4 +111,4 @@ check-browser: install
 	$(PY) -m pip install --quiet -r envs/browser.txt && CHROMIUM=$(CHROMIUM) $(TEST_ENV) $(PY) tools/check_browser.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache notebooks/build cpp/build
+	rm -rf $(VENV) .pytest_cache notebooks/build cpp/build build
