@@ -108,6 +108,26 @@ def format_table(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def machines_table(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """Every machine's committed policy results side by side (as `timing.read_all("padding")` returns them): one
+    provenance line per machine, then per policy the work (the same on every machine) and, per machine, the median
+    time of one pass over the corpus and its cost vs exact length."""
+    if not results:
+        return "no committed padding results yet: run `make bench` to measure this machine"
+    lines = [f"{name}: {r['provenance']['machine']}, {r['provenance']['threads']} threads, {r['provenance']['date']}"
+             for name, r in results.items()]
+    width = max(16, *(len(name) for name in results))
+    lines.append(f"{'policy':<13} {'lengths':>7} {'tokens':>7} {'padding':>7}"
+                 + "".join(f"  {name:>{width}}" for name in results))
+    by_machine = [{row["policy"]: row for row in r["policies"]} for r in results.values()]
+    for row in next(iter(results.values()))["policies"]:
+        same_policy = [rows[row["policy"]] for rows in by_machine]
+        cells = [f"{r['median']:.1f} s, {r['vs_exact']:.2f}x" for r in same_policy]
+        lines.append(f"{row['policy']:<13} {row['shapes']:>7} {row['tokens']:>7} {row['padding']:>7.0%}"
+                     + "".join(f"  {cell:>{width}}" for cell in cells))
+    return "\n".join(lines)
+
+
 def latency_curve(traced: torch.jit.ScriptModule, tokenizer: PreTrainedTokenizerBase, lengths: Sequence[int],
                   batch: int = 1, warmup: int = 1, repeat: int = 5) -> dict[int, timing.Timing]:
     """Measured latency of one call at [batch, length] for each length (real token ids, full mask)."""

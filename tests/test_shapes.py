@@ -186,6 +186,21 @@ def test_policy_accounting():
         padding.policy_buckets("pad to 64")
 
 
+def test_machines_table_puts_every_machine_side_by_side():
+    def result(machine, medians):
+        rows = [{"policy": p, "shapes": 1, "tokens": 100, "padding": 0.5, "median": m, "vs_exact": m / medians[-1]}
+                for p, m in zip(padding.POLICIES, medians)]
+        return {"provenance": {"machine": machine, "threads": 2, "date": "2026-01-01"}, "policies": rows}
+
+    table = padding.machines_table({"cpu-a": result("CPU A", [8.0, 4.0, 1.0, 2.0]),
+                                    "cpu-b": result("CPU B", [9.0, 3.0, 1.5, 3.0])})
+    lines = table.splitlines()
+    assert lines[:2] == ["cpu-a: CPU A, 2 threads, 2026-01-01", "cpu-b: CPU B, 2 threads, 2026-01-01"]
+    assert lines[2].split()[-2:] == ["cpu-a", "cpu-b"] and len(lines) == 3 + len(padding.POLICIES)
+    assert re.search(r"^pad to 512 .* 8\.0 s, 4\.00x +9\.0 s, 3\.00x$", lines[3])
+    assert "make bench" in padding.machines_table({})
+
+
 def test_time_policies_times_every_policy_each_round(tiny):
     model = tiny["distilbert"]
     generator = torch.Generator().manual_seed(3)
