@@ -61,10 +61,14 @@ def free_port() -> int:
 
 def lab_env(home: Path) -> dict[str, str]:
     """Jupyter's environment: fresh user settings, workspaces, data (kernels, notebook signatures) and runtime
-    folders, so only what `make install` put in the venv counts; no hub at run time."""
+    folders, so only what `make install` put in the venv counts; no hub at run time. The notebooks are a copy
+    outside the checkout, so the folders `helpers` finds from the current one (committed benchmark results, the C++
+    sources) are named through their settings."""
     env = dict(os.environ)
     for name in ("JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
         env[name] = str(home / name.lower())
+    env.setdefault("COURSE_RESULTS", str(ROOT / "benchmarks" / "results"))
+    env.setdefault("COURSE_CPP", str(ROOT / "cpp"))
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     return env
