@@ -180,11 +180,13 @@ Tensors arrange_traced(const manifest::Manifest& m, bool warn, const Tensors& in
   for (const auto& t : ordered) got.push_back(t.sizes().vec());
   if (std::find(m.serves.begin(), m.serves.end(), got) != m.serves.end()) return ordered;
   const std::string message = m.file + " was traced and checked at " + manifest::describe_serves(m.serves) +
-                              ", not " + manifest::describe_serves({got}) + ": pad to one of those shapes, or verify "
-                              "the trace at this shape (tracing.verify) and save it with verified=report; "
-                              "--shapes warn runs it unchecked";
-  if (!warn) throw package_check::ShapeError(message);
-  std::cerr << "warning: " << message << "\n";
+                              ", not " + manifest::describe_serves({got});
+  if (!warn) {
+    throw package_check::ShapeError(message + ": pad to one of those shapes, or verify the trace at this shape "
+                                    "(tracing.verify) and save it with verified=report; --shapes warn runs it "
+                                    "unchecked");
+  }
+  std::cerr << "warning: " << message << "; running it unchecked (--shapes warn)\n";
   return ordered;
 }
 
@@ -257,7 +259,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Runs warm-up then timed calls; prints every timed call on one 'run_seconds:' line for the caller to parse.
+// Runs warm-up then timed calls; prints how (with the thread count), then every timed call on one 'run_seconds:'
+// line for the caller to parse.
 Tensors run_timed(const std::function<Tensors(const Tensors&)>& model, const Tensors& inputs, const Options& opt) {
   c10::InferenceMode no_autograd;
   for (int i = 0; i < opt.warmup; ++i) model(inputs);
@@ -272,7 +275,8 @@ Tensors run_timed(const std::function<Tensors(const Tensors&)>& model, const Ten
   std::sort(sorted.begin(), sorted.end());
   const size_t n = sorted.size();
   const double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-  std::printf("runs: %d warm-up, %d timed, median %.3f ms\nrun_seconds:", opt.warmup, opt.repeat, median * 1e3);
+  std::printf("runs: %d warm-up, %d timed, threads %d, median %.3f ms\nrun_seconds:", opt.warmup, opt.repeat,
+              at::get_num_threads(), median * 1e3);
   for (double s : runs) std::printf(" %.9f", s);
   std::printf("\n");
   return outputs;
@@ -287,14 +291,8 @@ ModelError run_failed(const Tensors& inputs, const std::exception& err) {
                                    "to match, or export again with dynamic_shapes that cover this shape" : ""));
 }
 
-int run(const Options& opt) {
-  if (opt.threads > 0) at::set_num_threads(opt.threads);
-  setenv("AOTI_RUNTIME_CHECK_INPUTS", "1", 0);  // a .pt2's own shape check runs only when this is set
-  const manifest::Manifest checked = manifest::check_file(opt.model, TORCH_VERSION);
-  std::printf("checked: %s matches %s (size and sha256)\n", opt.model.filename().c_str(),
-              manifest::manifest_path(opt.model).filename().c_str());
-  Tensors inputs = read_inputs(opt.inputs);
-  output_file::OutputFile output(opt.outputs);  // a folder we cannot write to stops here, before the slow part
+// The model loaded (ModelError if LibTorch cannot), after saying what was loaded, how fast, and what it serves.
+Model load_reporting(const Options& opt, const manifest::Manifest& checked) {
   const std::string kind = opt.model.extension() == ".pt2" ? "AOTInductor package" : "TorchScript";
   auto start = std::chrono::steady_clock::now();
   Model model;
@@ -303,11 +301,22 @@ int run(const Options& opt) {
   } catch (const std::exception& err) {
     throw ModelError("cannot load " + opt.model.string() + " as " + kind + ": " + summary(err));
   }
-  std::printf("model: %s (%s), loaded in %.2f s\n", opt.model.string().c_str(), kind.c_str(), seconds_since(start));
+  std::printf("model: %s (%s), loaded in %.2f s\n", opt.model.filename().c_str(), kind.c_str(), seconds_since(start));
   std::printf("serves: %s\n", model.serves.c_str());
-  std::printf("inputs: input_ids %s, attention_mask %s, threads %d\n",
-              tensor_text::shape_str(inputs[0].sizes().vec()).c_str(),
-              tensor_text::shape_str(inputs[1].sizes().vec()).c_str(), at::get_num_threads());
+  return model;
+}
+
+int run(const Options& opt) {
+  if (opt.threads > 0) at::set_num_threads(opt.threads);
+  setenv("AOTI_RUNTIME_CHECK_INPUTS", "1", 0);  // a .pt2's own shape check runs only when this is set
+  const manifest::Manifest checked = manifest::check_file(opt.model, TORCH_VERSION);
+  std::printf("checked: %s matches %s (size and sha256)\n", opt.model.filename().c_str(),
+              manifest::manifest_path(opt.model).filename().c_str());
+  Tensors inputs = read_inputs(opt.inputs);
+  output_file::OutputFile output(opt.outputs);  // a folder we cannot write to stops here, before the slow part
+  Model model = load_reporting(opt, checked);
+  std::printf("inputs: input_ids %s, attention_mask %s\n", tensor_text::shape_str(inputs[0].sizes().vec()).c_str(),
+              tensor_text::shape_str(inputs[1].sizes().vec()).c_str());
   inputs = model.arrange(inputs);  // a shape the model does not serve stops here, with what it serves and the fix
   Tensors outputs;
   try {

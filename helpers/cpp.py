@@ -69,7 +69,7 @@ class CppRun:
 
     outputs: list[torch.Tensor]  # output_0, output_1, ... as the model returned them
     timing: timing.Timing  # its timed loop, summarized like helpers.timing.measure
-    log: str  # what it printed, less the raw timings
+    log: str  # what it printed (checks, model, inputs, outputs, warnings), less its timing lines
 
 
 def write_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], *, overwrite: bool = False) -> Path:
@@ -187,11 +187,12 @@ def _error_text(stderr: str) -> str:
 
 
 def _split_log(stdout: str) -> tuple[list[float], list[str]]:
-    """(per-call seconds from the `run_seconds:` line, the rest of what the program printed)."""
+    """(per-call seconds from the `run_seconds:` line, the rest of what the program printed but its `runs:` line,
+    a live timing whose numbers `CppRun.timing` holds)."""
     timed = [line for line in stdout.splitlines() if line.startswith("run_seconds:")]
     if not timed:
         raise CppError(f"run_model printed no run_seconds line:\n{stdout}", 0)
-    rest = [line for line in stdout.splitlines() if not line.startswith("run_seconds:")]
+    rest = [line for line in stdout.splitlines() if not line.startswith(("run_seconds:", "runs:"))]
     return [float(s) for s in timed[0].split()[1:]], rest
 
 

@@ -3,6 +3,8 @@
 The .pt2 packages come from helpers.export (two compiles of a tiny BERT, ~10-20 s each on 2 cores): one with a
 dynamic batch and sequence length, one static. Tests of the manifest check and of the error paths use the tiny
 BERT's traced .pt (a few hundred KB) or copies of the packages, never a new compile.
+The shared fixtures (binary, tiny_bert, tiny_pt2, tiny_pt, token_inputs) are in conftest.py: the exercises of
+notebook 08 use them too.
 """
 
 import hashlib
@@ -17,16 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import accuracy, cpp, export, files, models, shapes, tracing
-
-
-@pytest.fixture(scope="session")
-def binary():
-    """cpp/build/run_model, built (or found up to date) once per test session."""
-    reason = cpp.missing_tools()
-    if reason:
-        pytest.skip(f"cannot build the C++ program here: {reason}")
-    return cpp.build()
+from conftest import token_inputs
+from helpers import accuracy, cpp, export, files
 
 
 @pytest.fixture(scope="session")
@@ -36,25 +30,6 @@ def minilm_files(tmp_path_factory, traced_minilm, example):
     files.save(traced_minilm, folder / "model.pt", example)
     write_inputs(folder, *example)
     return folder
-
-
-def token_inputs(batch, seq):
-    """Seeded token ids [batch, seq] for the tiny BERT (vocabulary 1000) and a mask whose last row is padded."""
-    return shapes.random_ids(1000, batch, seq, seed=batch * 1000 + seq, low=1, pad_last=True)
-
-
-@pytest.fixture(scope="session")
-def tiny_bert():
-    return models.tiny_model("bert", task="base", torchscript=True)
-
-
-@pytest.fixture(scope="session")
-def tiny_pt2(tmp_path_factory, tiny_bert):
-    """(tiny BERT, its 2x8 example inputs, its package for batch 1..64 and seq 2..128): export.package's .pt2."""
-    inputs = token_inputs(2, 8)
-    path = tmp_path_factory.mktemp("cpp_tiny") / "tiny.pt2"
-    export.package(export.export_program(tiny_bert, inputs), path)
-    return tiny_bert, inputs, path
 
 
 @pytest.fixture(scope="session")
@@ -67,15 +42,6 @@ def static_pt2(tmp_path_factory, tiny_bert):
 
 def write_inputs(folder, ids, mask, name="inputs.txt"):
     return cpp.write_inputs(folder / name, {"input_ids": ids, "attention_mask": mask})
-
-
-@pytest.fixture(scope="session")
-def tiny_pt(tmp_path_factory, tiny_bert):
-    """The tiny BERT traced at 2x8 and saved with files.save (tiny.pt and its manifest, a few hundred KB)."""
-    inputs = token_inputs(2, 8)
-    path = tmp_path_factory.mktemp("cpp_tiny_pt") / "tiny.pt"
-    files.save(tracing.trace(tiny_bert, inputs), path, inputs)
-    return path
 
 
 def run_binary(binary, model_path, inputs_path, outputs_path, *options, env=None):
@@ -168,7 +134,7 @@ def test_pt_from_cpp_matches_python(binary, minilm_files, minilm, traced_minilm,
     assert accuracy.close(run.outputs, traced_out) and accuracy.close(run.outputs, eager_out)
 
 
-@pytest.mark.parametrize("batch, seq", [(2, 8), (1, 8), (1, 2), (3, 11), (64, 128)])
+@pytest.mark.parametrize("batch, seq", [(2, 8), (1, 8), (1, 2), (3, 11), (8, 64)])
 def test_pt2_from_cpp_matches_python_at_every_shape_it_serves(binary, tiny_pt2, tmp_path, batch, seq):
     """Batch 1 included: AOTInductor's own check, which run_model turns on, refuses it unless the package was
     compiled with aot_inductor.check_lowerbound off, as export.package does."""
@@ -178,7 +144,7 @@ def test_pt2_from_cpp_matches_python_at_every_shape_it_serves(binary, tiny_pt2, 
     with torch.no_grad():
         packaged_out, eager_out = export.load_package(path)(*inputs), model(*inputs)
     assert [tuple(t.shape) for t in run.outputs] == [(batch, seq, 32), (batch, 32)]
-    assert "serves: input_ids [batch, seq], attention_mask [batch, seq]; batch 1..64, seq 2..128" in run.log
+    assert "serves: input_ids [batch, seq], attention_mask [batch, seq]; batch 1..8, seq 2..64" in run.log
     assert accuracy.close(run.outputs, packaged_out) and accuracy.close(run.outputs, eager_out)
 
 
@@ -187,7 +153,10 @@ def test_timing_loop_times_every_repeat(binary, tiny_pt2, tmp_path):
     inputs_file = write_inputs(tmp_path, *inputs)
     run = cpp.run(path, inputs_file, tmp_path / "out.txt", warmup=2, repeat=5, threads=1, binary=binary)
     assert len(run.timing.runs) == 5 and min(run.timing.runs) > 0 and run.timing.threads == 1
-    assert "2 warm-up, 5 timed" in run.log and "threads 1" in run.log
+    assert "runs:" not in run.log and "run_seconds" not in run.log  # the timings are in run.timing, not the log
+    done = subprocess.run([binary, path, inputs_file, tmp_path / "o.txt", "--warmup", "2", "--repeat", "5",
+                           "--threads", "1"], capture_output=True, text=True)
+    assert "runs: 2 warm-up, 5 timed, threads 1, median " in done.stdout
 
 
 IDS, MASK = torch.arange(100, 116).reshape(2, 8), torch.ones(2, 8, dtype=torch.long)
@@ -213,11 +182,11 @@ def test_bad_input_file_gets_a_clear_message(binary, tiny_pt2, tmp_path, case):
 
 
 OUTSIDE = {  # (batch, seq) -> the message; seq 1 passes AOTInductor's own check, which skips lower bounds
-    (1, 1): r"input_ids has seq 1; this package serves seq 2\.\.128 - truncate or pad to 2\.\.128 tokens "
-            r"\(tokenizer\(\.\.\., truncation=True, max_length=128\)\), or export with another max_seq",
-    (2, 129): r"input_ids has seq 129; this package serves seq 2\.\.128 - truncate",
-    (65, 4): r"input_ids has batch 65; this package serves batch 1\.\.64 - split the batch into chunks of at most "
-             r"64, or export with a larger max_batch",
+    (1, 1): r"input_ids has seq 1; this package serves seq 2\.\.64 - truncate or pad to 2\.\.64 tokens "
+            r"\(tokenizer\(\.\.\., truncation=True, max_length=64\)\), or export with another max_seq",
+    (2, 65): r"input_ids has seq 65; this package serves seq 2\.\.64 - truncate",
+    (9, 4): r"input_ids has batch 9; this package serves batch 1\.\.8 - split the batch into chunks of at most "
+            r"8, or export with a larger max_batch",
 }
 
 
@@ -260,9 +229,9 @@ def test_without_any_check_a_larger_batch_runs_silently(binary, static_pt2, tmp_
 
 
 def test_malformed_course_metadata_is_named(binary, tiny_pt2, tmp_path):
-    broken = with_metadata(tiny_pt2[2], tmp_path / "broken.pt2", {"course.dims": "batch=1-64;seq=2..128"})
+    broken = with_metadata(tiny_pt2[2], tmp_path / "broken.pt2", {"course.dims": "batch=1-8;seq=2..64"})
     with pytest.raises(cpp.CppError, match="cannot load .*broken.pt2 as AOTInductor package: its course.dims "
-                                           "metadata has 'batch=1-64'.*rebuild the package"):
+                                           "metadata has 'batch=1-8'.*rebuild the package"):
         cpp.run(broken, write_inputs(tmp_path, *token_inputs(2, 8)), tmp_path / "out.txt", binary=binary)
 
 
@@ -373,7 +342,7 @@ def test_pt_refuses_shapes_it_was_not_traced_at(binary, tiny_pt, tiny_bert, tmp_
         "the trace at this shape (tracing.verify) and save it with verified=report; --shapes warn runs it unchecked")
     assert leftovers(tmp_path, "inputs.txt", "three.txt", "out.txt") == []
     warned = cpp.run(tiny_pt, other, tmp_path / "o.txt", shapes="warn", binary=binary)
-    assert "warning: tiny.pt was traced and checked at 2x8 & 2x8, not 3x8 & 3x8" in warned.log
+    assert "warning: tiny.pt was traced and checked at 2x8 & 2x8, not 3x8 & 3x8; running it unchecked" in warned.log
     with torch.no_grad():
         assert accuracy.close(warned.outputs, tiny_bert(*token_inputs(3, 8)))
 
