@@ -27,14 +27,24 @@ bool parse_number(const std::string& word, T& out) {
   return err == std::errc() && ptr == end;
 }
 
+constexpr int64_t kMaxValues = int64_t{1} << 40;  // a bound on every shape, so no product overflows
+
 int64_t product(const std::vector<int64_t>& dims) {
   return std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<>());
 }
 
 class Reader {
  public:
-  explicit Reader(const fs::path& path) : path_(path), in_(path) {
-    if (!fs::exists(path)) fail_file("does not exist: check the path, or write it with helpers.cpp.write_tensors");
+  explicit Reader(const fs::path& path) : path_(path) {
+    std::error_code ec;  // the non-throwing overloads: a name too long or a folder we may not enter is an error
+    const auto status = fs::status(path, ec);
+    if (!fs::exists(status)) {
+      fail_file(ec && ec != std::errc::no_such_file_or_directory
+                    ? "cannot be read (" + ec.message() + "): check the path and its permissions"
+                    : "does not exist: check the path, or write it with helpers.cpp.write_tensors");
+    }
+    if (fs::is_directory(status)) fail_file("is a folder: give the path of a tensor-text file");
+    in_.open(path);
     if (!in_) fail_file("cannot be opened for reading (check its permissions)");
   }
 
@@ -76,6 +86,7 @@ class Reader {
       if (!parse_number(words_[i], dim) || dim < 1) {
         fail("dimension '" + words_[i] + "' of " + t.name + " is not a whole number >= 1");
       }
+      if (dim > kMaxValues / product(t.shape)) fail("the shape of " + t.name + " holds more than 2^40 values");
       t.shape.push_back(dim);
     }
     return t;
@@ -84,7 +95,6 @@ class Reader {
   void read_rows(Tensor& t) {
     const int64_t row_len = t.shape.empty() ? 1 : t.shape.back();
     const int64_t rows = product(t.shape) / row_len;
-    t.values.reserve(static_cast<size_t>(rows * row_len));
     for (int64_t row = 0; row < rows; ++row) {
       if (!next_words()) {
         fail(t.name + " (shape " + shape_str(t.shape) + ") ends after " + std::to_string(row) + " of " +
@@ -144,26 +154,18 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 
 std::vector<Tensor> read(const fs::path& path) { return Reader(path).read_all(); }
 
-// Writes to a temporary file first and renames it into place: a crash never leaves half a file.
-void write(const fs::path& path, const std::vector<Tensor>& tensors) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    if (!out) throw FormatError("cannot write " + tmp.string() + ": check the folder exists and is writable");
-    out << kFormatLine << "\n";
-    for (const auto& t : tensors) {
-      out << t.name << " " << t.dtype;
-      for (auto d : t.shape) out << " " << d;
-      out << "\n";
-      const size_t row_len = t.shape.empty() ? 1 : static_cast<size_t>(t.shape.back());
-      for (size_t i = 0; i < t.values.size(); ++i) {
-        write_value(out, t, t.values[i]);
-        out << ((i + 1) % row_len == 0 ? "\n" : " ");
-      }
+void write(std::ostream& out, const std::vector<Tensor>& tensors) {
+  out << kFormatLine << "\n";
+  for (const auto& t : tensors) {
+    out << t.name << " " << t.dtype;
+    for (auto d : t.shape) out << " " << d;
+    out << "\n";
+    const size_t row_len = t.shape.empty() ? 1 : static_cast<size_t>(t.shape.back());
+    for (size_t i = 0; i < t.values.size(); ++i) {
+      write_value(out, t, t.values[i]);
+      out << ((i + 1) % row_len == 0 ? "\n" : " ");
     }
-    if (!out.flush()) throw FormatError("writing " + tmp.string() + " failed (disk full?)");
   }
-  fs::rename(tmp, path);
 }
 
 }  // namespace tensor_text

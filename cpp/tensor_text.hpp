@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -34,8 +35,8 @@ struct FormatError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::vector<Tensor> read(const std::filesystem::path& path);
-void write(const std::filesystem::path& path, const std::vector<Tensor>& tensors);
+std::vector<Tensor> read(const std::filesystem::path& path);  // throws FormatError
+void write(std::ostream& out, const std::vector<Tensor>& tensors);  // run_model writes through output_file
 std::string shape_str(const std::vector<int64_t>& shape);  // "2x8"
 
 }  // namespace tensor_text

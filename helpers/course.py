@@ -133,17 +133,20 @@ def known_noise() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def show_once() -> Iterator[list[str]]:
+def show_once(first_line: bool = False) -> Iterator[list[str]]:
     """Record the warnings raised inside the block; afterwards print each distinct one once, without paths.
 
     Use where a warning is the lesson: the reader sees its category and message, not a wall of repeats.
+    `first_line=True` prints only each message's first line, for messages whose details change from run to
+    run (a TracerWarning's mismatch counts under random dropout).
     """
     seen: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield seen
     for warning in caught:
-        line = f"{warning.category.__name__}: {warning.message}"
+        message = str(warning.message).splitlines()[0] if first_line else warning.message
+        line = f"{warning.category.__name__}: {message}"
         if line not in seen:
             seen.append(line)
             print(line)

@@ -4,7 +4,19 @@ Introduced in notebook 08. The C++ program `cpp/run_model.cpp` links the LibTorc
 installed torch wheel (no separate download). `build()` compiles it once into `cpp/build/` (`make cpp`
 does the same); `write_inputs`, `write_tensors` and `read_tensors` speak its plain-text tensor format; `run()`
 calls it and returns its outputs and the timings of its own warm-up-then-repeat loop. It runs `.pt` files
-from `helpers.files.save` and `.pt2` packages from `helpers.export.package`, whose input ranges it checks.
+from `helpers.files.save` and `.pt2` packages from `helpers.export.package`, after checking each against the
+manifest beside it (as `files.load` does), and checks the inputs against the shapes the model serves.
+
+Its exit codes (cpp/run_model.cpp states them too); `CppError.code` holds the one a failed call gave:
+
+    0  the outputs were written
+    1  LibTorch could not load or run the model, or another failure (out of memory, ...)
+    2  bad command line or input file, or inputs of a shape the model does not serve
+    3  the model file was refused: missing, no manifest beside it, an invalid or incomplete manifest, the file
+       truncated or changed since it was saved (size, sha256), or a .pt2 compiled by another torch
+    4  the outputs could not be written (a missing or read-only folder, a full disk)
+
+The outputs file is written under a temporary name beside it and renamed into place: it is complete or absent.
 
 The tensor-text format (also described in cpp/tensor_text.hpp):
 
@@ -44,7 +56,11 @@ class BuildError(RuntimeError):
 
 
 class CppError(RuntimeError):
-    """The C++ program refused its inputs or failed: the message is its own `error:` text."""
+    """The C++ program refused its inputs or failed: the message is its own `error:` text, `code` its exit code."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -53,7 +69,7 @@ class CppRun:
 
     outputs: list[torch.Tensor]  # output_0, output_1, ... as the model returned them
     timing: timing.Timing  # its timed loop, summarized like helpers.timing.measure
-    log: str  # what it printed, less the raw timings
+    log: str  # what it printed (checks, model, inputs, outputs, warnings), less its timing lines
 
 
 def write_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], *, overwrite: bool = False) -> Path:
@@ -171,11 +187,12 @@ def _error_text(stderr: str) -> str:
 
 
 def _split_log(stdout: str) -> tuple[list[float], list[str]]:
-    """(per-call seconds from the `run_seconds:` line, the rest of what the program printed)."""
+    """(per-call seconds from the `run_seconds:` line, the rest of what the program printed but its `runs:` line,
+    a live timing whose numbers `CppRun.timing` holds)."""
     timed = [line for line in stdout.splitlines() if line.startswith("run_seconds:")]
     if not timed:
-        raise CppError(f"run_model printed no run_seconds line:\n{stdout}")
-    rest = [line for line in stdout.splitlines() if not line.startswith("run_seconds:")]
+        raise CppError(f"run_model printed no run_seconds line:\n{stdout}", 0)
+    rest = [line for line in stdout.splitlines() if not line.startswith(("run_seconds:", "runs:"))]
     return [float(s) for s in timed[0].split()[1:]], rest
 
 
@@ -187,23 +204,28 @@ def run(
     warmup: int = 0,
     repeat: int = 1,
     threads: int | None = None,
+    shapes: str = "refuse",
     overwrite: bool = False,
     binary: str | os.PathLike | None = None,
 ) -> CppRun:
     """Run the C++ program on a .pt or .pt2 model and a tensor-text inputs file; read back its outputs.
 
     It calls the model `warmup` times untimed, then `repeat` times timed, with `threads` intra-op threads
-    (default: the same as this Python process, so timings compare fairly).
+    (default: the same as this Python process, so timings compare fairly). `shapes="warn"` runs a .pt at input
+    shapes its manifest does not list, with a warning in the log (as `files.load(path, shapes="warn")`).
     """
     binary = binary or default_binary()
     if not Path(binary).exists():
         raise FileNotFoundError(f"{binary} is not built yet: run `make cpp` or helpers.cpp.build()")
+    if shapes not in ("refuse", "warn"):
+        raise ValueError(f"shapes={shapes!r}: choose 'refuse' or 'warn'")
     threads = threads or torch.get_num_threads()
-    command = [str(binary), str(model_path), str(inputs_path), str(outputs_path),
-               "--warmup", str(warmup), "--repeat", str(repeat), "--threads", str(threads)]
+    command = [str(binary), str(model_path), str(inputs_path), str(outputs_path), "--warmup", str(warmup),
+               "--repeat", str(repeat), "--threads", str(threads), "--shapes", shapes]
     done = subprocess.run(command + ["--overwrite"] * overwrite, capture_output=True, text=True)
     if done.returncode != 0:
-        raise CppError(_error_text(done.stderr) or f"run_model exited with code {done.returncode} and no message")
+        message = _error_text(done.stderr) or f"run_model exited with code {done.returncode} and no message"
+        raise CppError(message, done.returncode)
     seconds, log = _split_log(done.stdout)  # stderr may hold LibTorch warnings: keep them visible
     timed = timing.summarize(seconds)
     timed.threads = threads

@@ -294,18 +294,24 @@ def fingerprint(program: ExportedProgram) -> str:
 
 def cached_package(program: ExportedProgram, path: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     """`package` for a build folder: reuse `path` if this torch built it from this program with these
-    settings (the program's `fingerprint` sits beside it in `path.program`), else (re)build it. Prints which."""
+    settings for this CPU's instruction set (the program's `fingerprint` sits beside it in `path.program`), else
+    (re)build it. Prints which."""
+    from torch._inductor import cpu_vec_isa
+
     path, wanted = Path(path), build_settings(
         settings.get("dtype"), settings.get("freeze", True), settings.get("max_autotune", False))
     source, key_file = fingerprint(program), Path(f"{path}.program")
-    reason = "not built yet"
+    isa, reason = str(cpu_vec_isa.pick_vec_isa()).upper(), "not built yet"  # what Inductor compiles for here
     if path.exists():
         try:
             manifest = check_package(path)
-            if manifest["settings"] == wanted and key_file.exists() and key_file.read_text() == source:
+            if manifest["cpu_isa"] != isa:
+                reason = f"it was compiled for {manifest['cpu_isa']}; this CPU runs {isa}"
+            elif manifest["settings"] == wanted and key_file.exists() and key_file.read_text() == source:
                 print(f"reused {path.name} (compiled in {manifest['compile_seconds']} s on {manifest['built']})")
                 return manifest
-            reason = "it was built from another program or with other settings"
+            else:
+                reason = "it was built from another program or with other settings"
         except files.ModelFileError as err:
             reason = str(err)
     key_file.unlink(missing_ok=True)

@@ -1,5 +1,6 @@
 """Shared fixtures: the shipped MiniLM (real weights, loaded once per session), its inputs, and a way to run
-the notebooks' exercise self-checks with a given answer (tests/test_exercises_*.py)."""
+the notebooks' exercise self-checks with a given answer (tests/test_exercises_*.py); the C++ program and a tiny
+BERT's .pt and .pt2 (tests/test_cpp.py and notebook 08's exercises)."""
 
 import re
 from pathlib import Path
@@ -8,7 +9,7 @@ import nbformat
 import pytest
 import torch
 
-from helpers import course, models, tracing
+from helpers import course, cpp, export, files, models, shapes, tracing
 
 SENTENCES = [
     "TorchScript records the operations a model runs.",
@@ -73,3 +74,40 @@ def run_exercise(capsys):
         exec(compile(source, f"{notebook}:{answer}", "exec"), {"course": course, **namespace})
         return capsys.readouterr().out.strip().splitlines()[-1]
     return run
+
+
+@pytest.fixture(scope="session")
+def binary():
+    """cpp/build/run_model, built (or found up to date) once per test session."""
+    reason = cpp.missing_tools()
+    if reason:
+        pytest.skip(f"cannot build the C++ program here: {reason}")
+    return cpp.build()
+
+
+def token_inputs(batch: int, seq: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded token ids [batch, seq] for the tiny BERT (vocabulary 1000) and a mask whose last row is padded."""
+    return shapes.random_ids(1000, batch, seq, seed=batch * 1000 + seq, low=1, pad_last=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert():
+    return models.tiny_model("bert", task="base", torchscript=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_pt2(tmp_path_factory, tiny_bert):
+    """(tiny BERT, its 2x8 example inputs, its .pt2 for batch 1..8 and seq 2..64): one compile, ~10-20 s."""
+    inputs = token_inputs(2, 8)
+    path = tmp_path_factory.mktemp("cpp_tiny") / "tiny.pt2"
+    export.package(export.export_program(tiny_bert, inputs, max_batch=8, max_seq=64), path)
+    return tiny_bert, inputs, path
+
+
+@pytest.fixture(scope="session")
+def tiny_pt(tmp_path_factory, tiny_bert):
+    """The tiny BERT traced at 2x8 and saved with files.save (tiny.pt and its manifest, a few hundred KB)."""
+    inputs = token_inputs(2, 8)
+    path = tmp_path_factory.mktemp("cpp_tiny_pt") / "tiny.pt"
+    files.save(tracing.trace(tiny_bert, inputs), path, inputs)
+    return path

@@ -65,6 +65,13 @@ def test_show_once_prints_each_distinct_warning_once(capsys):
     assert len(seen) == 2
 
 
+def test_show_once_first_line_drops_details_that_vary(capsys):
+    with course.show_once(first_line=True):
+        warnings.warn("Output nr 1. does not match. Detailed error:\nGreatest difference: 3.37", UserWarning)
+        warnings.warn("Output nr 1. does not match. Detailed error:\nGreatest difference: 2.91", UserWarning)
+    assert capsys.readouterr().out.splitlines() == ["UserWarning: Output nr 1. does not match. Detailed error:"]
+
+
 def test_threads_and_transformers_quiet_restore_what_they_change():
     import torch
     import transformers

@@ -6,6 +6,7 @@ An AOTInductor compile takes 10-30 s on 2 cores, so this file compiles two packa
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -135,6 +136,18 @@ def test_cached_package_reuses_a_matching_build(minilm_program, minilm_package, 
     path, manifest = minilm_package
     assert export.cached_package(minilm_program, path) == manifest
     assert capsys.readouterr().out.startswith("reused minilm.pt2")
+
+
+def test_cached_package_rebuilds_for_another_instruction_set(minilm_program, package_copy, monkeypatch, capsys):
+    """A build folder moved to another CPU (or ATEN_CPU_CAPABILITY changed) must not reuse code compiled for the
+    old one: Python's loader warns about it, and an older CPU would stop at an illegal instruction."""
+    Path(f"{package_copy}.program").write_text(export.fingerprint(minilm_program))
+    built = json.loads(files.manifest_path(package_copy).read_text())
+    monkeypatch.setattr("torch._inductor.cpu_vec_isa.pick_vec_isa", lambda: "other_isa")
+    monkeypatch.setattr(export, "package", lambda *args, **kwargs: {**built, "compile_seconds": 1.0})
+    export.cached_package(minilm_program, package_copy)
+    assert capsys.readouterr().out == (f"compiled minilm.pt2 in 1.0 s (it was compiled for {built['cpu_isa']}; "
+                                       "this CPU runs OTHER_ISA)\n")
 
 
 def test_tiny_distilbert_bf16_package_matches_eager(tmp_path):
