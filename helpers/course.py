@@ -56,7 +56,7 @@ def setup(seed: int = 0) -> None:
     torch.manual_seed(seed)
     shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
     if shell is not None:
-        shell.run_line_magic("xmode", "Minimal")
+        shell.InteractiveTB.set_mode("Minimal")  # what %xmode Minimal does, without printing a line
     found = versions()
     print(f"torch {release(found['torch'])} | transformers {found['transformers']} | seed {seed}")
 
