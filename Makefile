@@ -11,7 +11,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # Tests are hermetic: they never reach for the hub, so stored notebook outputs reproduce anywhere.
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install lab test notebooks bench cpp clean
+.PHONY: install lab test notebooks arabic bench cpp clean
 
 install: $(STAMP)
 
@@ -35,6 +35,12 @@ test: install
 # Re-execute every notebook top to bottom and store its outputs (run before committing a notebook).
 notebooks: install
 	$(TEST_ENV) $(PY) tools/run_notebooks.py $(or $(NB),notebooks/[0-9]*.ipynb)
+	$(PY) tools/arabic.py build
+
+# Rebuild the Arabic edition (notebooks/ar/) from the English notebooks and translations/ar/; `python
+# tools/arabic.py status` lists the cells still to translate.
+arabic: install
+	$(PY) tools/arabic.py build
 
 bench: install
 	$(PY) -m pip install --quiet -r envs/bench.txt || echo "envs/bench.txt (OpenVINO) did not install: its benchmark rows will be skipped"
