@@ -14,7 +14,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # so stored notebook outputs reproduce on any machine, online or offline, whatever its Hugging Face cache holds.
 TEST_ENV := HF_HUB_OFFLINE=1 COURSE_HUB=0 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install lab test notebooks bench cpp check-browser clean
+.PHONY: install lab test notebooks arabic bench cpp check-browser clean
 
 # JupyterLab opens with the course kernel and without the news prompt: settings kept in envs/jupyter/, installed
 # into the venv (lab defaults under overrides.d, so a user's own overrides.json and settings still win).
@@ -81,6 +81,12 @@ test: install
 # Re-execute every notebook top to bottom and store its outputs (run before committing a notebook).
 notebooks: install
 	$(TEST_ENV) $(PY) tools/run_notebooks.py $(or $(NB),notebooks/[0-9]*.ipynb)
+	$(PY) tools/arabic.py build
+
+# Rebuild the Arabic edition (notebooks/ar/) from the English notebooks and translations/ar/; `python
+# tools/arabic.py status` lists the cells still to translate.
+arabic: install
+	$(PY) tools/arabic.py build
 
 bench: install
 	$(PY) -m pip install --quiet -r envs/bench.txt || echo "envs/bench.txt (OpenVINO) did not install: its benchmark rows will be skipped"
