@@ -89,6 +89,24 @@ def locate(relative: str, setting: str) -> Path:
                             f"set the environment variable {setting} to the folder")
 
 
+BUILD_SETTING = "COURSE_BUILD"
+"""Environment variable naming the folder `build_folder` uses instead of the checkout's `notebooks/build`."""
+
+
+def build_folder(name: str) -> Path:
+    """`notebooks/build/<name>` of this checkout, created if missing: where a notebook keeps what is slow to
+    build (an AOTInductor package) from one run to the next. Git ignores it; `make clean` empties it.
+
+    The same folder whether the notebook runs in `notebooks/`, in `notebooks/ar/` or from the checkout's top.
+    """
+    if os.environ.get(BUILD_SETTING):
+        folder = Path(os.environ[BUILD_SETTING]) / name
+    else:
+        folder = locate("notebooks", BUILD_SETTING) / "build" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @contextlib.contextmanager
 def threads(count: int) -> Iterator[None]:
     """Run the block with `torch.set_num_threads(count)`; the previous count is restored afterwards."""

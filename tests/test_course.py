@@ -102,3 +102,14 @@ def test_locate_finds_the_checkout_from_below_and_names_its_setting(tmp_path, mo
     monkeypatch.chdir("/")
     with pytest.raises(FileNotFoundError, match="set the environment variable COURSE_CPP"):
         course.locate("cpp", "COURSE_CPP")
+
+
+def test_build_folder_is_the_checkouts_notebooks_build_from_any_notebook_folder(tmp_path, monkeypatch):
+    (tmp_path / "notebooks" / "ar").mkdir(parents=True)
+    monkeypatch.delenv("COURSE_BUILD", raising=False)
+    for here in (tmp_path, tmp_path / "notebooks", tmp_path / "notebooks" / "ar"):
+        monkeypatch.chdir(here)
+        assert course.build_folder("06") == tmp_path / "notebooks" / "build" / "06"
+    assert (tmp_path / "notebooks" / "build" / "06").is_dir()
+    monkeypatch.setenv("COURSE_BUILD", str(tmp_path / "elsewhere"))
+    assert course.build_folder("06") == tmp_path / "elsewhere" / "06"

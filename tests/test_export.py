@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import accuracy, export, files, models, shapes, tracing
+from helpers import accuracy, course, export, files, models, shapes, tracing
 
 MINILM_SHAPES = [(1, 2), (3, 14), (8, 77), (1, 512), (64, 8)]
 TINY_SHAPES = [(1, 2), (7, 33), (64, 128)]
@@ -29,9 +29,10 @@ def minilm_program(minilm, example):
 
 
 @pytest.fixture(scope="session")
-def minilm_package(minilm_program, tmp_path_factory):
-    """(path, manifest) of the one MiniLM package this session compiles (through the build cache's front door)."""
-    path = tmp_path_factory.mktemp("aoti") / "minilm.pt2"
+def minilm_package(minilm_program):
+    """(path, manifest) of MiniLM's package, through the build cache's front door: the same file notebooks 06 and
+    08 use (notebooks/build/packages/), so a fresh checkout compiles it once for the tests and both notebooks."""
+    path = course.build_folder("packages") / "minilm.pt2"
     return path, export.cached_package(minilm_program, path)
 
 
