@@ -1,7 +1,6 @@
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -10,11 +9,13 @@ import transformers
 from helpers import accuracy, models
 
 
-def test_offline_falls_back_to_shipped_minilm_quickly(monkeypatch, capsys):
+def test_offline_falls_back_to_shipped_minilm_without_touching_the_network(monkeypatch, capsys):
+    def no_network(*args, **kwargs):
+        raise AssertionError("offline fallback must not try the network (transformers would retry for 25 s)")
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    start = time.perf_counter()
+    monkeypatch.setattr(models.socket, "create_connection", no_network)
     model, tokenizer = models.load_model("bert-base-uncased")
-    assert time.perf_counter() - start < 10, "offline fallback must not sit through hub retries"
     line = capsys.readouterr().out
     assert "all-MiniLM-L6-v2" in line and "unreachable" in line
     assert model.config.hidden_size == 384 and not model.training
