@@ -473,3 +473,20 @@ def test_match_links_two_processes_through_their_eager_rows():
     assert "load 0.2" in verdict.line("m-avx2", result) and "behind by 1.25x" in verdict.line("m-avx2", result)
     result["provenance"]["load_average_before"] = [3.0]
     assert "no verdict: measured under load" in verdict.line("m-avx2", result)
+
+
+def test_fastest_reuses_the_torchscript_candidates_it_is_given():
+    clock, hidden = FakeClock(), torch.randn(1, 4, 8)
+    ids, mask = torch.ones(1, 4, dtype=torch.long), torch.ones(1, 4, dtype=torch.long)
+    costs = {"eager fp32": 0.05, "jit.trace+freeze fp32": 0.04}
+    build = fake_builder(clock, costs, hidden)
+    made = []
+
+    def counting(recipe, model, example):
+        made.append(recipe.name)
+        return build(recipe, model, example)
+    mine = build(RECIPES["jit.trace+freeze fp32"], None, ())[0]
+    found = timing.fastest(None, (ids, mask), (ids, mask), cpu="arm", peaks=SLOW_BF16, builder=counting,
+                           built={"jit.trace+freeze fp32": mine}, pause=0, clock=clock)
+    assert made == ["eager fp32"] and found.name == "jit.trace+freeze fp32"
+    assert found.fn is mine.fn

@@ -172,6 +172,15 @@ def _no_file(path: Path, overwrite: bool) -> dict[str, Any]:
                      "to save (save the model with save_pretrained)")
 
 
+def saver(recipe: Recipe, candidate: Candidate, example: tuple) -> Callable[[Path, bool], dict]:
+    """save(path, overwrite) for a TorchScript or eager recipe's candidate (a `.pt`, with its runtime settings)."""
+    if recipe.kind == "eager":
+        return _no_file
+    if recipe.kind not in ("jit", "jit-onednn"):
+        raise ValueError(f"{recipe.name}: only TorchScript candidates can be passed in built; let fastest build it")
+    return _jit_save(candidate.fn, example, recipe.kind == "jit-onednn")
+
+
 def build(recipe: Recipe, model: torch.nn.Module, example: tuple) -> tuple[Candidate, Callable[[Path, bool], dict]]:
     """(the candidate, its save(path, overwrite)) for one recipe."""
     if recipe.kind == "eager":
@@ -179,33 +188,35 @@ def build(recipe: Recipe, model: torch.nn.Module, example: tuple) -> tuple[Candi
     source = model if recipe.dtype == torch.float32 else paths.eager(model, recipe.dtype).fn
     if recipe.kind == "aoti":
         built = course.workdir("fastest") / f"{recipe.name.replace(' ', '-')}.pt2"
-        return paths.aoti(model, example, built, dtype=None if recipe.dtype == torch.float32 else recipe.dtype), \
-            _copy_package(built)
-    onednn = recipe.kind == "jit-onednn"
-    candidate = paths.traced(source, example, freeze=True, onednn=onednn)
-    return candidate, _jit_save(candidate.fn, example, onednn)
+        dtype = None if recipe.dtype == torch.float32 else recipe.dtype
+        return paths.aoti(model, example, built, dtype=dtype), _copy_package(built)
+    candidate = paths.traced(source, example, freeze=True, onednn=recipe.kind == "jit-onednn")
+    return candidate, saver(recipe, candidate, example)
 
 
 def fastest(model: torch.nn.Module, example_inputs: tuple, accuracy_inputs: tuple,
             min_cosine: float = accuracy.MIN_COSINE, *, budget_s: float = 10.0, repeat: int = 10,
-            cpu: str | None = None, peaks: dict[str, float] | None = None, recipes: Sequence[Recipe] = RECIPES,
-            builder: Callable = build, pause: float = 0.02, clock: Clock = time.perf_counter) -> Choice:
+            cpu: str | None = None, peaks: dict[str, float] | None = None, built: dict[str, Candidate] | None = None,
+            recipes: Sequence[Recipe] = RECIPES, builder: Callable = build, pause: float = 0.02,
+            clock: Clock = time.perf_counter) -> Choice:
     """Build the recipes that apply to this CPU within `budget_s` typical build seconds, time them interleaved on
     `example_inputs` (B x T), score each by its lowest sentence-embedding cosine to fp32 eager on `accuracy_inputs`
     (N x T, run in chunks of B), and return the fastest with cosine >= `min_cosine` as a `Choice`.
 
     `budget_s=10` keeps to the TorchScript recipes (seconds to build); 70 adds the AOTInductor packages
-    (minutes on 2 cores). `cpu`, `peaks` (default: `hardware.cpu_class()`, `hardware.gemm_peaks(512)`),
-    `builder` and `clock` are for tests."""
+    (minutes on 2 cores). `built` reuses TorchScript candidates you already made for `example_inputs`, by recipe
+    name (e.g. {"jit.trace+freeze fp32": timing.Candidate(frozen)}). `cpu`, `peaks` (default:
+    `hardware.cpu_class()`, `hardware.gemm_peaks(512)`), `builder` and `clock` are for tests."""
     cpu = cpu or hardware.cpu_class()
     peaks = peaks if peaks is not None else hardware.gemm_peaks(512, repeat=5)
     chosen, left_out = plan(cpu, peaks, budget_s, recipes)
-    built = {recipe.name: builder(recipe, model, tuple(example_inputs)) for recipe in chosen}
-    comparison = compare({name: candidate for name, (candidate, _) in built.items()}, tuple(example_inputs),
+    example, reuse = tuple(example_inputs), built or {}
+    made = {r.name: (reuse[r.name], saver(r, reuse[r.name], example)) if r.name in reuse else builder(r, model, example)
+            for r in chosen}
+    comparison = compare({name: candidate for name, (candidate, _) in made.items()}, example,
                          accuracy_inputs=accuracy_inputs, repeat=repeat, pause=pause, progress=False, clock=clock)
     name, verdicts = choose(comparison, chosen, min_cosine)
-    return Choice(name, built[name][0].fn, comparison, verdicts, left_out, cpu, peaks, os.getloadavg()[0],
-                  built[name][1])
+    return Choice(name, made[name][0].fn, comparison, verdicts, left_out, cpu, peaks, os.getloadavg()[0], made[name][1])
 
 
 def load(path: str | os.PathLike) -> Any:
