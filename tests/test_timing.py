@@ -490,3 +490,15 @@ def test_fastest_reuses_the_torchscript_candidates_it_is_given():
                            built={"jit.trace+freeze fp32": mine}, pause=0, clock=clock)
     assert made == ["eager fp32"] and found.name == "jit.trace+freeze fp32"
     assert found.fn is mine.fn
+
+
+def test_side_by_side_reads_both_layouts_and_marks_what_misses_the_bar():
+    def rows(*specs):
+        return [{**record(name, [ms]), "speedup": speedup, "cosine": cosine} for name, ms, speedup, cosine in specs]
+    newer = {"minilm": {"batch1": rows(("eager fp32", 20, 1.0, 1.0), ("int8 dynamic", 8, 2.5, 0.9)),
+                        "peers": {"batch1": rows(("eager fp32", 20, 1.0, 1.0), ("openvino f32 latency", 10, 2.0, 1.0))}}}
+    older = {"minilm": {"batch1": rows(("eager fp32", 25, 1.0, 1.0), ("openvino fp32", 20, 1.25, 1.0))}}
+    table = verdict.side_by_side({"amd-x": newer, "intel-y": older}, 1,
+                                 ["int8 dynamic", "openvino f32 latency"]).splitlines()
+    assert table[1].split() == ["int8", "dynamic", "2.50x*", "-"]
+    assert table[2].split() == ["openvino", "f32", "latency", "2.00x", "1.25x"], "the older name, under today's"

@@ -262,7 +262,8 @@ def _openvino_streams(net, streams: int) -> Callable[..., list[torch.Tensor]]:
 
     def run(*tensors):
         done.clear()
-        for i, chunk in enumerate(zip(*(t.tensor_split(streams) for t in tensors))):
+        chunks = [c for c in zip(*(t.tensor_split(streams) for t in tensors)) if c[0].shape[0]]  # batch 1: one
+        for i, chunk in enumerate(chunks):
             queue.start_async([t.numpy() for t in chunk], userdata=i)
         queue.wait_all()
         return [torch.cat([torch.from_numpy(done[i]) for i in sorted(done)])]

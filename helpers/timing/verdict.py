@@ -155,9 +155,39 @@ def line(folder: str, result: dict[str, Any]) -> str:
         found = match(result, batch)
         if found is None:
             continue
-        ours = f"{found.course.name} {1 / found.course.ratio:.2f}x eager fp32"
+        ours = f"{found.course.name} {1 / found.course.ratio:.2f}x eager fp32{' b1' if batch == 8 else ''}"
         peer = f"{found.peer.name} {1 / found.peer.ratio:.2f}x" if found.peer else "no peer row"
         said = found.verdict() if quiet(result) else "no verdict: measured under load"
         parts.append(f"batch {batch}{' x 128' if batch == 1 else ', per sample'}: {ours}; best peer {peer}: {said}")
     older = "" if "peers" in result["minilm"] else " (older benchmark: one process, peers at default settings)"
     return f"{head}{older}. " + "; ".join(parts) + "."
+
+
+OLDER_NAMES = {"jit.trace": "jit.trace fp32", "jit.trace+freeze": "jit.trace+freeze fp32",
+               "optimize_for_inference": "optimize_for_inference fp32",
+               "bf16 jit.trace+freeze": "jit.trace+freeze bf16",
+               "openvino fp32": "openvino f32 latency", "openvino bf16": "openvino bf16 latency",
+               "bf16 jit.trace+freeze b8": "jit.trace+freeze bf16 b8", "openvino bf16 b8": "openvino bf16 latency b8"}
+"""Row names of the older benchmark, under the names the current one gives the same path (OpenVINO then ran
+with dynamic shapes and the LATENCY hint, as the current 'latency' rows do)."""
+
+
+def speedups(result: dict[str, Any], batch: int) -> dict[str, tuple[float, float]]:
+    """{row name: (per-sample speedup vs eager fp32 at batch 1 in its process, cosine)}, course and peer rows."""
+    mini, key = result["minilm"], f"batch{batch}"
+    rows = mini.get(key, []) + [r for r in mini.get("peers", {}).get(key, []) if not r["name"].startswith("eager")]
+    return {OLDER_NAMES.get(r["name"], r["name"]): (r["speedup"], r["cosine"]) for r in rows}
+
+
+def side_by_side(results: dict[str, dict[str, Any]], batch: int, names: list[str]) -> str:
+    """A table of per-sample speedups vs eager fp32 (batch 1), one column per machine; '*' marks a cosine
+    below the 0.999 bar, '-' a path that machine's benchmark did not run."""
+    found = {folder: speedups(result, batch) for folder, result in results.items()}
+    width = max(len(n) for n in names) + 1
+    lines = [f"{'path':<{width}}" + "".join(f"{folder[:24]:>26}" for folder in found)]
+    for name in names:
+        cells = [found[folder].get(name) for folder in found]
+        lines.append(f"{name:<{width}}" + "".join(
+            f"{'-':>26}" if c is None else f"{c[0]:>24.2f}x" + ("*" if c[1] < accuracy.MIN_COSINE else " ")
+            for c in cells))
+    return "\n".join(lines)
