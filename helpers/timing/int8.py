@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 
-from helpers import accuracy, models
+from helpers import accuracy
+from helpers.timing.comparison import Candidate, run_chunks
 
 Checks = tuple[torch.Tensor, torch.Tensor]  # input_ids, attention_mask: N x T
 
@@ -106,9 +107,7 @@ def quantized(model: torch.nn.Module, keep: Sequence[str] = (), per_channel: boo
 
 def embeddings(fn: Callable, checks: Checks) -> torch.Tensor:
     """Mean-pooled sentence embeddings of `checks`, one sentence per call: N x hidden, float32."""
-    with torch.inference_mode():
-        return torch.cat([models.mean_pool(accuracy.flat_tensors(fn(ids[None], mask[None]))[0].float(), mask[None])
-                          for ids, mask in zip(*checks)])
+    return run_chunks(Candidate(fn), checks)[1]  # a Candidate without inputs takes one sentence per call
 
 
 def lowest_cosine(fn: Callable, checks: Checks, reference: torch.Tensor) -> float:
