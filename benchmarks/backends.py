@@ -16,6 +16,10 @@ Processes, so that no engine disturbs another (oneDNN-fused TorchScript and Open
 Both children time eager fp32 at batch 1 interleaved with their rows: every speedup is relative to it, which
 links the two (`helpers.timing.verdict`). A run that starts on a busy machine (load average >= 1) is written
 with its load, and the README says it gives no verdict.
+OpenVINO is driven through its own API (`ov.convert_model`, static shapes, a reused request): optimum-intel is
+how Transformers users reach it, but from PyPI it pulls a CUDA torchvision that breaks this CPU stack's imports,
+and its Python wrapper adds about 1 ms per call. ONNX Runtime runs fp32 only: its CPU fp16 kernels are ARM's.
+Time: about 6 minutes on 2 quiet cores (half of it the six AOTInductor builds); `--quick` skips max-autotune.
 """
 
 from __future__ import annotations

@@ -468,7 +468,7 @@ def test_match_links_two_processes_through_their_eager_rows():
     assert found.course.name == "jit+oneDNN fusion bf16", "int8 misses the bar, so it is not the course's best"
     assert found.gap == pytest.approx(1.25), "0.25 of its eager vs 0.20 of the peer's: the peer process ran slower"
     assert found.verdict().startswith("behind by 1.25x, bounded by oneDNN's bf16 GEMM: 400 GFLOP/s of its measured "
-                                      "1000 peak (40%); the peer 500")
+                                      "1000 peak (40%); the peer: 500 GFLOP/s")
     assert verdict.match(result, 8) is None
     assert "load 0.2" in verdict.line("m-avx2", result) and "behind by 1.25x" in verdict.line("m-avx2", result)
     result["provenance"]["load_average_before"] = [3.0]

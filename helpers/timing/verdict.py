@@ -90,7 +90,7 @@ class Match:
         if self.course.gflops is None or peak is None:
             return f"bounded by {label}"
         # the peer's rate on the same clock: its process's own eager row can run at another speed
-        peer = f"; the peer {self.course.gflops * self.gap:.0f}" if self.peer else ""
+        peer = f"; the peer: {self.course.gflops * self.gap:.0f} GFLOP/s" if self.peer else ""
         return (f"bounded by {label}: {self.course.gflops:.0f} GFLOP/s of its measured {peak:.0f} peak "
                 f"({self.course.gflops / peak:.0%}){peer}")
 
