@@ -155,11 +155,12 @@ def describe_inputs(traced: torch.jit.ScriptModule, example_inputs: Sequence[tor
 
 
 def save(traced: torch.jit.ScriptModule, path: str | os.PathLike, example_inputs: Sequence[torch.Tensor],
-         *, verified: Any = None, overwrite: bool = False) -> dict[str, Any]:
+         *, verified: Any = None, runtime: dict[str, Any] | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Save a traced module and its manifest; refuse to replace existing files unless `overwrite=True`.
 
     The manifest's "serves" lists the input shapes the module may be called with: the example's, plus every
-    shape at which `verified` (a `tracing.verify` report) found it equal to the model. Returns the manifest.
+    shape at which `verified` (a `tracing.verify` report) found it equal to the model. `runtime` records the
+    settings it was timed with, e.g. {"onednn_fusion": True} (`load` warns when they are off). Returns the manifest.
     """
     example = (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
     serves = [[list(t.shape) for t in example]]
@@ -171,6 +172,8 @@ def save(traced: torch.jit.ScriptModule, path: str | os.PathLike, example_inputs
         with course.known_noise():
             torch.jit.save(traced, str(tmp))
     details = {"inputs": describe_inputs(traced, example), "serves": serves}
+    if runtime:
+        details["runtime"] = runtime
     return write_checked(path, write, TORCHSCRIPT, details, overwrite=overwrite)
 
 
@@ -214,6 +217,10 @@ class TracedModel:
 def load(path: str | os.PathLike, *, map_location: str = "cpu", shapes: str = "refuse") -> TracedModel:
     """Load a module saved by `save`, after checking it against its manifest; returned in eval mode."""
     manifest = check_file(path, TORCHSCRIPT)
+    if manifest.get("runtime", {}).get("onednn_fusion") and not torch.jit.onednn_fusion_enabled():
+        warnings.warn(f"{Path(path).name} was timed with oneDNN Graph fusion, which is off in this process: it runs "
+                      "correctly but unfused (slower). Call torch.jit.enable_onednn_fusion(True) before its first "
+                      "calls, or load it with timing.choice.load, which does and says so", stacklevel=2)
     try:
         with course.known_noise():
             module = torch.jit.load(str(path), map_location=map_location)

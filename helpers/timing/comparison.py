@@ -1,9 +1,10 @@
 """Comparing ways to run one model: interleaved timing, accuracy beside every speed, and fallback guards.
 
-Introduced in notebook 05 (notebook 02 times its padding policies with it too). `compare` times candidates in turn (A B C A B C ...), so a noisy neighbour
-hurts all of them alike and the ratios stay honest; it keeps set-up and first-call (compile) time apart
-from steady-state latency, measures each candidate's accuracy against the baseline (sentence-embedding
-cosine and max abs diff) and flags a "compiled" candidate whose model Python code still runs.
+Introduced in notebook 05 (notebook 02 times its padding policies with it too). `compare` times candidates in
+turn (A B C A B C ...), so a noisy neighbour hurts all of them alike and the ratios stay honest; it keeps
+set-up and first-call (compile) time apart from steady-state latency, measures each candidate's accuracy
+against the baseline (sentence-embedding cosine and max abs diff) and flags a "compiled" candidate whose model
+Python code still runs. Its clock is a parameter, so tests check the arithmetic with a fake one.
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def run_chunks(candidate: Candidate, inputs: Sequence[torch.Tensor]) -> tuple[to
         for chunk in zip(*(t.split(candidate.samples) for t in inputs)):
             out = _as_torch(candidate.fn(*chunk))
             hidden.append(accuracy.flat_tensors(out)[0].float())
-            embeds.append(models.mean_pool(accuracy.flat_tensors(out)[0].float(), chunk[1]))  # N x H, as sentence-transformers
+            # N x H mean-pooled, as sentence-transformers does
+            embeds.append(models.mean_pool(accuracy.flat_tensors(out)[0].float(), chunk[1]))
     return torch.cat(hidden), torch.cat(embeds)
 
 
