@@ -78,7 +78,7 @@ def plan(cpu: str, peaks: dict[str, float] | None, budget_s: float,
             left_out[recipe.name] = (f"bf16 GEMMs run at {ratio:.2f}x fp32 here (below {hardware.BF16_PAYS}x)"
                                      if ratio else f"bf16 not measured fast on this CPU ({cpu})")
         elif recipe.kind != "eager" and spent + recipe.build_s > budget_s:
-            left_out[recipe.name] = f"builds in ~{recipe.build_s:.0f} s: over the {budget_s:.0f} s build budget"
+            left_out[recipe.name] = f"estimated ~{recipe.build_s:.0f} s to build: over the {budget_s:.0f} s build budget"
         else:
             chosen.append(recipe)
             spent += recipe.build_s

@@ -104,7 +104,7 @@ class Match:
 def _side(row: dict[str, Any], reference: dict[str, Any], flops: float | None) -> Side:
     ratios = [r / row["samples"] / b for r, b in zip(row["runs_ms"], reference["runs_ms"])]
     gflops = flops * row["samples"] / (row["median_ms"] / 1e3) / 1e9 if flops else None
-    return Side(row["name"], row["per_sample_ms"], ratios, row["cosine"], gflops)
+    return Side(OLDER_NAMES.get(row["name"], row["name"]), row["per_sample_ms"], ratios, row["cosine"], gflops)
 
 
 def _best(rows: list[dict[str, Any]], peers: bool, reference: str, min_cosine: float) -> dict[str, Any] | None:
