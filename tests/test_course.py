@@ -1,3 +1,5 @@
+import json
+import re
 import subprocess
 import sys
 import warnings
@@ -6,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import course
+from helpers.course import exercises
 
 
 def test_workdir_is_fresh_and_removed_at_exit():
@@ -15,15 +18,44 @@ def test_workdir_is_fresh_and_removed_at_exit():
     assert folder.name.startswith("t-") and not folder.exists()
 
 
-def test_check_reports_not_attempted_correct_and_not_yet(capsys):
-    assert course.check(None, lambda a: True, "hint") is None
-    assert course.check(4, lambda a: a == 4, "hint") is True
-    assert course.check(5, lambda a: a == 4, "add one less") is False
-    assert course.check("x", lambda a: a + 1, "use a number") is False
+@pytest.fixture
+def exercise_00(monkeypatch):
+    """A check registered as exercise "00.1": is the answer `four`, a number the notebook passes in?"""
+    monkeypatch.setitem(exercises.CHECKS, "00.1", lambda answer, *, four: answer - four == 0)
+
+
+def test_check_reports_not_attempted_correct_and_not_yet(capsys, exercise_00):
+    assert course.check(None, "00.1", "hint", four=4) is None
+    assert course.check(4, "00.1", "hint", four=4) is True
+    assert course.check(5, "00.1", "add one less", four=4) is False
+    assert course.check("x", "00.1", "use a number", four=4) is False
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("not attempted") and lines[1] == "correct!"
-    assert lines[2] == "not yet. Hint: add one less"
-    assert "raised TypeError" in lines[3] and lines[3].endswith("Hint: use a number")
+    assert lines[0] == "not attempted yet: replace None with your answer and re-run this cell"
+    assert lines[1] == "correct!" and lines[2] == "not yet. Hint: add one less"
+    assert lines[3].startswith("not yet: checking your answer raised TypeError: ")
+    assert lines[3].endswith(". Hint: use a number")
+
+
+def test_check_refuses_an_unknown_exercise_even_unattempted(capsys):
+    with pytest.raises(KeyError, match=r"no exercise '09\.1': the exercises are 01\.1, 01\.2, "):
+        course.check(None, "09.1", "hint")
+    assert capsys.readouterr().out == ""
+
+
+def test_check_refuses_a_context_the_check_does_not_read(exercise_00):
+    with pytest.raises(TypeError, match=r"exercise 00\.1's check reads \['four'\] from the notebook, but the cell "
+                                        r"passes \['five'\]"):
+        course.check(None, "00.1", "hint", five=5)
+
+
+def test_every_exercise_has_one_notebook_cell_and_a_documented_check():
+    notebooks = Path(__file__).parents[1] / "notebooks"
+    sources = ["".join(cell["source"]) for path in sorted(notebooks.glob("0*.ipynb"))
+               for cell in json.loads(path.read_text(encoding="utf-8"))["cells"] if cell["cell_type"] == "code"]
+    used = [found for source in sources for found in re.findall(r'course\.check\(\s*\w+, "(\d\d\.\d)"', source)]
+    assert sorted(used) == sorted(exercises.CHECKS), "each exercise id in exactly one notebook cell"
+    assert all(check.__doc__ and check.__name__.startswith(f"nb{exercise[:2]}_")
+               for exercise, check in exercises.CHECKS.items())
 
 
 def test_setup_seeds_and_prints_versions(capsys):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from helpers import accuracy, files, models, tracing
+from helpers import files, models, tracing
 
 NOTEBOOK = "03_saving_and_loading.ipynb"
 SENTENCES = ["TorchScript turns a model into a program.", "It is saved to one file.", "Loading needs only torch."]
@@ -19,8 +19,7 @@ def traced_pair(minilm):
 
 def test_qa_inputs(run_exercise, minilm, traced_pair):
     model, tokenizer = minilm
-    namespace = {"torch": torch, "accuracy": accuracy, "model": model, "tokenizer": tokenizer,
-                 "traced_pair": traced_pair}
+    namespace = {"model": model, "tokenizer": tokenizer, "traced_pair": traced_pair}
     right = "(qa_batch['input_ids'], qa_batch['attention_mask'], qa_batch['token_type_ids'])"
     assert run_exercise(NOTEBOOK, "qa_inputs", right, namespace) == "correct!"
     swapped = "(qa_batch['input_ids'], qa_batch['token_type_ids'], qa_batch['attention_mask'])"
@@ -36,8 +35,7 @@ def embed(loaded, encoded):
 
 def test_tea(run_exercise, minilm, traced_minilm):
     model, tokenizer = minilm
-    namespace = {"torch": torch, "accuracy": accuracy, "models": models, "model": model, "tokenizer": tokenizer,
-                 "loaded": traced_minilm, "embed": embed}
+    namespace = {"torch": torch, "model": model, "tokenizer": tokenizer, "loaded": traced_minilm, "embed": embed}
     assert run_exercise(NOTEBOOK, "tea", "embed(loaded, tea_inputs)", namespace) == "correct!"
     assert run_exercise(NOTEBOOK, "tea", "torch.zeros(2, 384)", namespace).startswith("not yet")
 
@@ -51,8 +49,8 @@ def serve_at(traced, model, inputs, path, verify: bool):
 
 def test_served_4x32(run_exercise, minilm, traced_minilm, tmp_path):
     model, tokenizer = minilm
-    namespace = {"torch": torch, "accuracy": accuracy, "files": files, "model": model, "tokenizer": tokenizer,
-                 "sentences": SENTENCES, "traced": traced_minilm, "serve_at": serve_at, "tmp": tmp_path}
+    namespace = {"model": model, "tokenizer": tokenizer, "sentences": SENTENCES, "traced": traced_minilm,
+                 "serve_at": serve_at, "tmp": tmp_path}
     right = "serve_at(traced, model, request4, tmp / 'ok.pt', verify=True)"
     assert run_exercise(NOTEBOOK, "served_4x32", right, namespace) == "correct!"
     unchecked = "serve_at(traced, model, request4, tmp / 'unchecked.pt', verify=False)"

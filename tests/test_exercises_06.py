@@ -2,7 +2,7 @@
 
 import torch
 
-from helpers import accuracy, export, models, shapes
+from helpers import export, models, shapes
 
 NOTEBOOK = "06_after_torchscript.ipynb"
 
@@ -18,7 +18,7 @@ def test_exercise_1_short_program(run_exercise):
 
 def test_exercise_2_big_out(run_exercise, minilm, example):
     model, _ = minilm
-    namespace = {"torch": torch, "accuracy": accuracy, "model": model, "example": example}
+    namespace = {"torch": torch, "model": model, "example": example}
     chunks = "torch.cat([model(*chunk)[0] for chunk in zip(*(t.split(64) for t in big_batch))])"
     assert run_exercise(NOTEBOOK, "big_out", chunks, namespace) == "correct!"
     assert run_exercise(NOTEBOOK, "big_out", "model(*big_batch)[0][:64]", namespace).startswith("not yet")
@@ -26,7 +26,7 @@ def test_exercise_2_big_out(run_exercise, minilm, example):
 
 def test_exercise_3_onnx_embeddings(run_exercise, minilm):
     model, tokenizer = minilm
-    namespace = {"torch": torch, "accuracy": accuracy, "models": models, "model": model, "tokenizer": tokenizer}
+    namespace = {"models": models, "model": model, "tokenizer": tokenizer}
     pooled = "models.mean_pool(model(pair['input_ids'], pair['attention_mask'])[0], pair['attention_mask'])"
     assert run_exercise(NOTEBOOK, "onnx_embeddings", pooled, namespace) == "correct!"
     first_token = "model(pair['input_ids'], pair['attention_mask'])[0][:, 0]"

@@ -4,11 +4,10 @@ They run the C++ program for real, on the tiny BERT's .pt and .pt2 from conftest
 its .pt2 serves batch 1..8 and seq 2..64, exercise 1's answer.
 """
 
-import torch
 from tokenizers import Tokenizer
 
 from conftest import token_inputs
-from helpers import accuracy, cpp, files, tracing
+from helpers import cpp, files, tracing
 
 NOTEBOOK = "08_cpp.ipynb"
 
@@ -20,7 +19,7 @@ def tiny_tokenizer(texts, return_tensors="pt"):
 
 
 def test_exercise_1_small_package(run_exercise, binary, tiny_pt2, tiny_pt, tmp_path):
-    namespace = {"cpp": cpp, "workdir": tmp_path, "tokenizer": tiny_tokenizer}
+    namespace = {"workdir": tmp_path, "tokenizer": tiny_tokenizer}
     assert run_exercise(NOTEBOOK, "small_pt2", repr(str(tiny_pt2[2])), namespace) == "correct!"
     assert run_exercise(NOTEBOOK, "small_pt2", repr(str(tiny_pt)), namespace).startswith("not yet")
 
@@ -41,7 +40,6 @@ def test_exercise_3_verified_pt(run_exercise, binary, tiny_bert, tiny_pt, tmp_pa
     traced = tracing.trace(tiny_bert, token_inputs(2, 8))
     report = tracing.verify(traced, tiny_bert, [many])
     files.save(traced, tmp_path / "verified.pt", token_inputs(2, 8), verified=report)
-    namespace = {"cpp": cpp, "accuracy": accuracy, "torch": torch, "workdir": tmp_path, "model": tiny_bert,
-                 "many_example": many}
+    namespace = {"workdir": tmp_path, "model": tiny_bert, "many_example": many}
     assert run_exercise(NOTEBOOK, "verified_pt", repr(str(tmp_path / "verified.pt")), namespace) == "correct!"
     assert run_exercise(NOTEBOOK, "verified_pt", repr(str(tiny_pt)), namespace).startswith("not yet")

@@ -2,6 +2,7 @@
 
 Introduced in notebook 01. Also the two context managers the rest of `helpers` uses to change global state and
 put it back: `threads(n)` (torch's intra-op thread count) and `transformers_quiet()` (transformers' logger).
+The exercises' reference checks, which `check` runs, live in `course.exercises`, out of the notebooks' sight.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,11 +171,16 @@ def show_once(first_line: bool = False) -> Iterator[list[str]]:
             print(line)
 
 
-def check(answer: Any, test: Callable[[Any], bool], hint: str) -> bool | None:
-    """Self-check for an exercise: 'not attempted' while `answer` is None, else run `test` on it.
+def check(answer: Any, exercise: str, hint: str, **context: Any) -> bool | None:
+    """Self-check for an exercise: 'not attempted' while `answer` is None, else run exercise `exercise`'s check
+    ("05.1": notebook 05's first, in `course.exercises`) on it, with `context`, the notebook's objects it reads.
 
-    Prints one line and returns None (not attempted), True (passed) or False (not yet, with `hint`).
+    Prints one line and returns None (not attempted), True (passed) or False (not yet, with `hint`). An unknown
+    id, or a `context` the check does not take, raises at once, also while the exercise is unattempted.
     """
+    from helpers.course import exercises  # here, not at the top: the checks import most of helpers
+
+    test = exercises.bound(exercise, context)
     if answer is None:
         print("not attempted yet: replace None with your answer and re-run this cell")
         return None
