@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,29 @@ def test_workdir_is_fresh_and_removed_at_exit():
     script = "from helpers import course; p = course.workdir('t'); (p / 'f').write_text('x'); print(p)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     folder = Path(done.stdout.strip())
-    assert folder.name.startswith("t-") and not folder.exists()
+    assert folder.name.startswith("t-") and folder.parent.parent.name == course.SCRATCH and not folder.exists()
+
+
+def test_a_killed_process_scratch_is_removed_by_the_next_one():
+    """A SIGKILLed kernel runs no exit handler: the next process's root removes what it left, temp files too."""
+    script = ("import os, signal, tempfile; from helpers import course; course.temporary_files_in(course.scratch_root());"
+              "print(course.workdir('k'), tempfile.mkdtemp(prefix='aotinductor_'), flush=True);"
+              "os.kill(os.getpid(), signal.SIGKILL)")
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    left = [Path(p) for p in killed.stdout.split()]
+    assert killed.returncode == -9 and all(p.exists() for p in left) and left[1].parent == left[0].parent
+    subprocess.run([sys.executable, "-c", "from helpers import course; course.scratch_root()"], check=True)
+    assert not left[0].parent.exists()
+
+
+def test_setup_keeps_inductor_cache_outside_the_scratch_folder():
+    script = ("import os, tempfile; from helpers import course; course.setup();"
+              "print(tempfile.gettempdir(), os.environ['TMPDIR'], os.environ['TORCHINDUCTOR_CACHE_DIR'])")
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
+    temp, tmpdir, cache = done.stdout.split()[-3:]
+    assert temp == tmpdir and Path(temp).parent.name == course.SCRATCH
+    assert course.SCRATCH not in cache
 
 
 @pytest.fixture

@@ -50,7 +50,8 @@ def setup(seed: int = 0) -> None:
 
     In a notebook, also shortens tracebacks to the error line (IPython's `%xmode Minimal`): the course's cells
     that teach an error show its type and message, not pages of library frames. `%xmode Context` brings the
-    full tracebacks back for your own debugging.
+    full tracebacks back for your own debugging. And it sends the process's temporary files to its
+    `scratch_root()` (`temporary_files_in`), so that none outlive it.
     """
     random.seed(seed)
     np.random.seed(seed)
@@ -58,19 +59,63 @@ def setup(seed: int = 0) -> None:
     shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
     if shell is not None:
         shell.InteractiveTB.set_mode("Minimal")  # what %xmode Minimal does, without printing a line
+    temporary_files_in(scratch_root())
     found = versions()
     print(f"torch {release(found['torch'])} | transformers {found['transformers']} | seed {seed}")
 
 
+SCRATCH = "torchscript-course"
+"""The folder, in the system's temporary folder, that holds one scratch folder per running course process."""
+_SYSTEM_TEMP = Path(tempfile.gettempdir())
+_root: Path | None = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def scratch_root() -> Path:
+    """This process's scratch folder, `<system temp>/torchscript-course/<pid>`, removed when the process exits.
+
+    A Jupyter kernel that is killed (as test runners and "Restart kernel" may do) runs no exit handlers, so
+    making a root first removes the roots of processes that no longer run: crashed runs don't fill the disk.
+    """
+    global _root
+    if _root is None:
+        base = _SYSTEM_TEMP / SCRATCH
+        for stale in base.glob("*"):
+            if stale.name.isdigit() and not _alive(int(stale.name)):
+                shutil.rmtree(stale, ignore_errors=True)
+        _root = base / str(os.getpid())
+        _root.mkdir(parents=True, exist_ok=True)
+        atexit.register(shutil.rmtree, _root, ignore_errors=True)
+    return _root
+
+
+def temporary_files_in(folder: Path) -> None:
+    """Send this process's temporary files to `folder`: Python's `tempfile`, and `TMPDIR` for native code and
+    child processes (AOTInductor unpacks every package it loads into a new temporary folder, never removed
+    if the process is killed). Inductor's compile cache stays where it was, shared between runs."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())  # before tempfile moves
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
+
+
 def workdir(prefix: str) -> Path:
-    """A fresh scratch folder for a notebook's files, removed when the kernel exits.
+    """A fresh scratch folder for a notebook's files, in `scratch_root()`: removed when the process exits.
 
     Notebooks save models here rather than beside themselves, so re-running never meets (or overwrites) an
     earlier run's files, and repeated runs don't fill the disk.
     """
-    path = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=scratch_root()))
 
 
 def locate(relative: str, setting: str) -> Path:
