@@ -97,7 +97,7 @@ def gemm_peaks(n: int = 1024, repeat: int = 20, passes: int = 2) -> dict[str, fl
 
 
 def encoder_flops(config, batch: int, seq: int) -> float:
-    """Multiply-add FLOPs of one BERT encoder forward: projections, feed-forward, attention scores."""
+    """FLOPs (two per multiply-add) of one BERT encoder forward: projections, feed-forward, attention scores."""
     h, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     tokens = batch * seq
     projections = 2 * tokens * h * (4 * h)  # Q, K, V and output: 4 matmuls of h x h
