@@ -142,6 +142,23 @@ def page_problems(page: Page, cells: int) -> list[str]:
     return problems
 
 
+DIRECTIONS = """() => {
+  const prose = document.querySelector('.jp-MarkdownCell .jp-RenderedMarkdown [dir="rtl"]');
+  const inline = prose && prose.querySelector('[dir="ltr"] code');
+  const code = document.querySelector('.jp-CodeCell .cm-content');
+  const dir = (el) => el ? getComputedStyle(el).direction : 'missing';
+  return {prose: dir(prose), inline: dir(inline), code: dir(code)};
+}"""
+"""Computed text direction of the first Arabic prose block, of inline code inside it, and of the first code cell."""
+
+
+def direction_problems(page: Page) -> list[str]:
+    """An Arabic notebook must show its prose right to left, and code (in cells and inline) left to right."""
+    found = page.evaluate(DIRECTIONS)
+    wanted = {"prose": "rtl", "inline": "ltr", "code": "ltr"}
+    return [f"{part} is {found[part]}, not {want}" for part, want in wanted.items() if found[part] != want]
+
+
 def kernel_problems(page: Page, base: str, token: str, name: str) -> list[str]:
     """The course kernel must be the one shown in the toolbar and the one the server started for this notebook."""
     problems = []
@@ -217,17 +234,24 @@ def move_slider(page: Page) -> list[str]:
     return []
 
 
+def screenshot(name: str) -> Path:
+    """build/browser/02_dummy_inputs_and_shapes.png; ar_02_dummy_inputs_and_shapes.png for the Arabic edition."""
+    return OUT / f"{Path(name).with_suffix('').as_posix().replace('/', '_')}.png"
+
+
 def check_notebook(page: Page, base: str, token: str, name: str, copy: Path) -> list[str]:
     """Every check for one notebook; runs it and moves its slider when it is notebook 02. Saves its screenshot."""
     cells = len(nbformat.read(copy, as_version=4).cells)
     open_notebook(page, base, token, name, cells)
     problems = page_problems(page, cells) + kernel_problems(page, base, token, name)
+    if name.startswith("ar/"):
+        problems += direction_problems(page)
     if name.startswith(RUN_PREFIX) and not problems:  # notebooks/02_*, not a translation under ar/
         problems += run_all(page, copy)
         problems += page_problems(page, cells)
         if not problems:
             problems += move_slider(page)
-    page.screenshot(path=str(OUT / f"{Path(name).stem}.png"))
+    page.screenshot(path=str(screenshot(name)))
     shut_down_kernels(base, token)
     return problems
 
@@ -249,7 +273,7 @@ def check_all(root: Path, home: Path) -> int:
                     problems = check_notebook(page, base, token, name, root / name)
                 except PageTimeout as error:
                     problems = [f"timed out: {str(error).splitlines()[0]}"]
-                    page.screenshot(path=str(OUT / f"{Path(name).stem}.png"))
+                    page.screenshot(path=str(screenshot(name)))
                 verdict = "ok  " if not problems else "FAIL"
                 print(f"{verdict} {name} ({time.monotonic() - start:.0f} s){': ' if problems else ''}"
                       + "; ".join(problems), flush=True)
